@@ -1,0 +1,35 @@
+#pragma once
+// 2-D convolution kernels, NCHW activations and [C_out, C_in/groups, KH, KW] weights
+// (PyTorch's layouts). The oneDNN implementations are what ops use; the reference
+// loops are their twins in tests.
+#include <cstdint>
+
+namespace intrain::kernels {
+
+struct Conv2dParams {
+  int64_t batch = 1, in_channels = 1, in_h = 1, in_w = 1;
+  int64_t out_channels = 1, kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+
+  int64_t out_h() const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
+  int64_t out_w() const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
+  int64_t flops() const {  // multiply-adds counted as two operations
+    return 2 * batch * out_channels * out_h() * out_w() * (in_channels / groups) * kernel_h * kernel_w;
+  }
+};
+
+// y = conv(x, w) + bias (bias may be null)
+void conv2d_forward_onednn(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
+// dx = gradient of the input from dy
+void conv2d_backward_data_onednn(const Conv2dParams& p, const float* w, const float* dy, float* dx);
+// dw (and dbias when not null) from x and dy
+void conv2d_backward_weights_onednn(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                                    float* dbias);
+
+void conv2d_forward_reference(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
+void conv2d_backward_data_reference(const Conv2dParams& p, const float* w, const float* dy, float* dx);
+void conv2d_backward_weights_reference(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                                       float* dbias);
+
+}  // namespace intrain::kernels

@@ -1,0 +1,116 @@
+// The own AVX-512 GEMM: Goto/BLIS blocking. B is packed once per KC slice into NR-wide
+// strips shared by all threads; each thread packs its own MC×KC block of A into MR-tall
+// strips and sweeps the micro-kernel over the tiles of its (M block, N block) task.
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+
+#include "core/kernels/gemm.hpp"
+#include "core/kernels/gemm_microkernel.hpp"
+#include "core/threads.hpp"
+
+namespace intrain::kernels {
+
+namespace {
+
+constexpr int64_t kKC = 256;  // K slice: an NR strip of B (32 KiB) stays in L1
+constexpr int64_t kMC = 144;  // M block: MC×KC of A (144 KiB) stays in L2
+constexpr int64_t kMaxNC = 512;
+
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<float[], AlignedFree>;
+
+Buffer aligned_buffer(int64_t floats) {
+  size_t bytes = (static_cast<size_t>(floats) * sizeof(float) + 63) / 64 * 64;
+  auto* p = static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64)));
+  if (!p) throw std::bad_alloc();
+  return Buffer(p);
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// op(A)[i][p] for the logical M×K matrix.
+inline float a_at(const GemmShape& s, const float* a, int64_t i, int64_t p) {
+  return s.trans_a ? a[p * s.lda + i] : a[i * s.lda + p];
+}
+inline float b_at(const GemmShape& s, const float* b, int64_t p, int64_t j) {
+  return s.trans_b ? b[j * s.ldb + p] : b[p * s.ldb + j];
+}
+
+// Rows [i0, i0+mc) × k [p0, p0+kc) of op(A) into MR-tall strips, k-major, zero-padded.
+void pack_a(const GemmShape& s, const float* a, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            float* dst) {
+  for (int64_t ir = 0; ir < mc; ir += kGemmMR) {
+    const int64_t rows = std::min<int64_t>(kGemmMR, mc - ir);
+    for (int64_t p = 0; p < kc; ++p) {
+      for (int64_t i = 0; i < rows; ++i) dst[i] = a_at(s, a, i0 + ir + i, p0 + p);
+      for (int64_t i = rows; i < kGemmMR; ++i) dst[i] = 0.0f;
+      dst += kGemmMR;
+    }
+  }
+}
+
+// k [p0, p0+kc) × columns [j0, j0+nc) of op(B) into NR-wide strips, k-major, zero-padded.
+void pack_b_strip(const GemmShape& s, const float* b, int64_t p0, int64_t kc, int64_t j0, float* dst) {
+  const int64_t cols = std::min<int64_t>(kGemmNR, s.n - j0);
+  for (int64_t p = 0; p < kc; ++p) {
+    if (!s.trans_b && cols == kGemmNR) {
+      std::copy_n(b + (p0 + p) * s.ldb + j0, kGemmNR, dst);
+    } else {
+      for (int64_t j = 0; j < cols; ++j) dst[j] = b_at(s, b, p0 + p, j0 + j);
+      for (int64_t j = cols; j < kGemmNR; ++j) dst[j] = 0.0f;
+    }
+    dst += kGemmNR;
+  }
+}
+
+}  // namespace
+
+void sgemm_own_avx512(const GemmShape& s, float alpha, const float* a, const float* b, float beta,
+                      float* c) {
+  if (s.k == 0) {  // C = beta * C, the micro-kernel with an empty product does exactly that
+    for (int64_t i = 0; i < s.m; ++i)
+      for (int64_t j = 0; j < s.n; ++j) c[i * s.ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * s.ldc + j];
+    return;
+  }
+  const int64_t threads = num_threads();
+  const int64_t m_blocks = ceil_div(s.m, kMC);
+  // Enough N blocks that every thread has work even when M is a single block.
+  const int64_t nc = std::clamp<int64_t>(
+      ceil_div(ceil_div(s.n, std::max<int64_t>(1, 2 * threads / m_blocks)), kGemmNR) * kGemmNR,
+      kGemmNR, kMaxNC);
+  const int64_t n_blocks = ceil_div(s.n, nc);
+  const int64_t n_strips = ceil_div(s.n, kGemmNR);
+  const int64_t kc_max = std::min(kKC, s.k);
+  Buffer packed_b = aligned_buffer(n_strips * kc_max * kGemmNR);
+
+  for (int64_t p0 = 0; p0 < s.k; p0 += kKC) {
+    const int64_t kc = std::min(kKC, s.k - p0);
+    const float beta_here = p0 == 0 ? beta : 1.0f;
+    parallel_for(n_strips, 4, [&](int64_t begin, int64_t end) {
+      for (int64_t js = begin; js < end; ++js)
+        pack_b_strip(s, b, p0, kc, js * kGemmNR, packed_b.get() + js * kc * kGemmNR);
+    });
+    parallel_for(m_blocks * n_blocks, 1, [&](int64_t begin, int64_t end) {
+      Buffer packed_a = aligned_buffer(kMC * kc);
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t i0 = (task / n_blocks) * kMC, j0 = (task % n_blocks) * nc;
+        const int64_t mc = std::min(kMC, s.m - i0), ncur = std::min(nc, s.n - j0);
+        pack_a(s, a, i0, mc, p0, kc, packed_a.get());
+        for (int64_t jr = 0; jr < ncur; jr += kGemmNR) {
+          const float* b_panel = packed_b.get() + ((j0 + jr) / kGemmNR) * kc * kGemmNR;
+          const int nr = static_cast<int>(std::min<int64_t>(kGemmNR, ncur - jr));
+          for (int64_t ir = 0; ir < mc; ir += kGemmMR) {
+            const int mr = static_cast<int>(std::min<int64_t>(kGemmMR, mc - ir));
+            gemm_microkernel_avx512(kc, packed_a.get() + ir * kc, b_panel,
+                                    c + (i0 + ir) * s.ldc + j0 + jr, s.ldc, alpha, beta_here, mr, nr);
+          }
+        }
+      }
+    });
+  }
+}
+
+}  // namespace intrain::kernels

@@ -1,0 +1,26 @@
+#pragma once
+// A reference-counted, 64-byte-aligned byte buffer. Tensors (and views of them) share one.
+#include <cstddef>
+#include <memory>
+
+namespace intrain {
+
+class Storage {
+ public:
+  static constexpr size_t kAlignment = 64;
+
+  explicit Storage(size_t bytes);  // zero-filled
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  std::byte* data() { return data_; }
+  const std::byte* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  std::byte* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+}  // namespace intrain

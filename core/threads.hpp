@@ -1,0 +1,18 @@
+#pragma once
+// One thread budget for the whole process. INTRAIN_NUM_THREADS (default: all cores) sets
+// it; own kernels, oneDNN (OpenMP) and OpenBLAS are all held to it, and OpenBLAS is only
+// called from outside parallel regions, so the libraries never oversubscribe each other.
+#include <cstdint>
+#include <functional>
+
+namespace intrain {
+
+int num_threads();            // the budget; reads INTRAIN_NUM_THREADS on first use
+void set_num_threads(int n);  // applies to own kernels, OpenMP/oneDNN and OpenBLAS
+
+// Splits [0, n) into contiguous chunks of at least `grain` items and runs
+// body(begin, end) on up to num_threads() threads. Runs inline when n <= grain or when
+// already inside a parallel region.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body);
+
+}  // namespace intrain
