@@ -94,9 +94,11 @@ Tensor Tensor::arange(double start, double end, double step, DType dtype) {
 }
 
 Tensor Tensor::from_vector(const std::vector<float>& v, const Shape& s) { return from_values(v, s); }
-Tensor Tensor::from_vector(const std::vector<int32_t>& v, const Shape& s) { return from_values(v, s); }
-Tensor Tensor::from_vector(const std::vector<int8_t>& v, const Shape& s) { return from_values(v, s); }
-Tensor Tensor::from_vector(const std::vector<uint8_t>& v, const Shape& s) { return from_values(v, s); }
+template <class T>
+Tensor Tensor::from_vector(const std::vector<T>& v, const Shape& s) { return from_values(v, s); }
+template Tensor Tensor::from_vector(const std::vector<int32_t>&, const Shape&);
+template Tensor Tensor::from_vector(const std::vector<int8_t>&, const Shape&);
+template Tensor Tensor::from_vector(const std::vector<uint8_t>&, const Shape&);
 
 Tensor Tensor::rand(const Shape& shape, Generator& gen, float low, float high) {
   Tensor t = empty(shape);

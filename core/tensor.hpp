@@ -37,9 +37,8 @@ class Tensor {
   static Tensor arange(double end) { return arange(0, end, 1); }
   static Tensor arange(double start, double end, double step = 1, DType dtype = DType::f32);
   static Tensor from_vector(const std::vector<float>& values, const Shape& shape);
-  static Tensor from_vector(const std::vector<int32_t>& values, const Shape& shape);
-  static Tensor from_vector(const std::vector<int8_t>& values, const Shape& shape);
-  static Tensor from_vector(const std::vector<uint8_t>& values, const Shape& shape);
+  // Integer tensors: T is int32_t, int8_t or uint8_t.
+  template <class T> static Tensor from_vector(const std::vector<T>& values, const Shape& shape);
   // Uniform in [low, high) and normal(mean, std), drawn from `gen` in row-major order.
   static Tensor rand(const Shape& shape, Generator& gen = default_generator(), float low = 0,
                      float high = 1);

@@ -83,6 +83,11 @@ void sgemm_with(GemmBackend backend, const GemmShape& s, float alpha, const floa
                 float beta, float* c) {
   check_shape(s);
   if (s.m == 0 || s.n == 0) return;
+  if (s.k == 0) {  // an empty product: C = beta·C, which not every library handles
+    for (int64_t i = 0; i < s.m; ++i)
+      for (int64_t j = 0; j < s.n; ++j) c[i * s.ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * s.ldc + j];
+    return;
+  }
   num_threads();  // applies the thread budget before a library spins up its threads
   switch (backend) {
     case GemmBackend::reference:

@@ -68,13 +68,9 @@ void pack_b_strip(const GemmShape& s, const float* b, int64_t p0, int64_t kc, in
 
 }  // namespace
 
+// Expects k >= 1 (sgemm_with handles the empty product).
 void sgemm_own_avx512(const GemmShape& s, float alpha, const float* a, const float* b, float beta,
                       float* c) {
-  if (s.k == 0) {  // C = beta * C, the micro-kernel with an empty product does exactly that
-    for (int64_t i = 0; i < s.m; ++i)
-      for (int64_t j = 0; j < s.n; ++j) c[i * s.ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * s.ldc + j];
-    return;
-  }
   const int64_t threads = num_threads();
   const int64_t m_blocks = ceil_div(s.m, kMC);
   // Enough N blocks that every thread has work even when M is a single block.

@@ -88,6 +88,10 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
   const bool gx = x_in.requires_grad();
   const bool gw = weight.defined() && weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
   return record(out, "batch_norm", {x_in, weight, bias}, [=](const Tensor& g_in) {
+    // Re-derive the pointers from the captured tensors, which keep the memory alive.
+    const float* px = x.data<float>();
+    const float* pm = mean_used.data<float>();
+    const float* pis = invstd.data<float>();
     Tensor g = g_in.contiguous();
     const float* pg = g.data<float>();
     Tensor dx = gx ? Tensor::empty(x.shape()) : Tensor();

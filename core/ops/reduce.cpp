@@ -125,9 +125,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
 Tensor max(const Tensor& x) {
   detail::check_defined_f32(x, "max", "input");
   INTRAIN_CHECK(x.numel() > 0, "max: input of shape ", shape_str(x.shape()), " is empty");
-  Tensor flat = x.contiguous().reshape({-1});
-  NoGradGuard no_grad;
-  MaxResult r = max(flat.detach(), 0, false);
+  MaxResult r = max(x.detach().reshape({-1}), 0, false);
   const int64_t index = r.indices.item<int64_t>();
   Tensor out = r.values;
   const Shape in_shape = x.shape();

@@ -1,0 +1,146 @@
+// Every SIMD elementwise table this CPU can run, against the scalar reference twin, on
+// odd lengths so the vector tails are exercised.
+#include <doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/generator.hpp"
+#include "core/kernels/elementwise.hpp"
+
+using namespace intrain;
+using namespace intrain::kernels;
+
+namespace {
+
+const std::vector<int64_t> kLengths = {1, 2, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 127, 1023, 1024, 4099};
+
+std::vector<const ElementwiseKernels*> simd_tables() {
+  std::vector<const ElementwiseKernels*> tables;
+  if (detected_isa() >= Isa::avx2) tables.push_back(&avx2_elementwise());
+  if (detected_isa() >= Isa::avx512) tables.push_back(&avx512_elementwise());
+  return tables;
+}
+
+std::vector<float> values(int64_t n, uint64_t seed, float lo, float hi) {
+  Generator g(seed);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = lo + (hi - lo) * g.uniform();
+  return v;
+}
+
+bool close(float got, float want, double rtol) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  return std::abs(double(got) - want) <= rtol * std::abs(double(want)) + 1e-6;
+}
+
+}  // namespace
+
+TEST_CASE("SIMD tables exist for the CPU this runs on") {
+  MESSAGE("detected ISA: ", std::string(isa_name(detected_isa())), ", active: ", std::string(isa_name(active_isa())));
+  CHECK(elementwise().isa == active_isa());
+}
+
+TEST_CASE("SIMD binary ops match the scalar reference") {
+  const auto& ref = reference_elementwise();
+  for (const ElementwiseKernels* simd : simd_tables()) {
+    const std::string isa = isa_name(simd->isa);
+    CAPTURE(isa);
+    for (int64_t n : kLengths) {
+      CAPTURE(n);
+      auto a = values(n, 1, -3, 3), b = values(n, 2, 0.5f, 4);
+      for (BinaryOp op : {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div, BinaryOp::max, BinaryOp::min}) {
+        CAPTURE(static_cast<int>(op));
+        std::vector<float> got(a.size()), want(a.size());
+        simd->binary(op, a.data(), b.data(), got.data(), n);
+        ref.binary(op, a.data(), b.data(), want.data(), n);
+        for (int64_t i = 0; i < n; ++i) REQUIRE(close(got[i], want[i], 1e-6));
+        simd->binary_scalar(op, a.data(), 1.7f, got.data(), n);
+        ref.binary_scalar(op, a.data(), 1.7f, want.data(), n);
+        for (int64_t i = 0; i < n; ++i) REQUIRE(close(got[i], want[i], 1e-6));
+        simd->scalar_binary(op, 1.7f, b.data(), got.data(), n);
+        ref.scalar_binary(op, 1.7f, b.data(), want.data(), n);
+        for (int64_t i = 0; i < n; ++i) REQUIRE(close(got[i], want[i], 1e-6));
+      }
+    }
+  }
+}
+
+TEST_CASE("SIMD unary ops match the scalar reference, edge values included") {
+  const auto& ref = reference_elementwise();
+  struct Range {
+    UnaryOp op;
+    float lo, hi;
+    double rtol;
+  };
+  const std::vector<Range> ranges = {
+      {UnaryOp::neg, -5, 5, 0},        {UnaryOp::exp, -80, 80, 2e-6},  {UnaryOp::exp, -1, 1, 2e-6},
+      {UnaryOp::log, 1e-30f, 1e30f, 2e-6}, {UnaryOp::log, 0.5f, 2, 2e-6}, {UnaryOp::sqrt, 0, 100, 1e-7},
+      {UnaryOp::relu, -2, 2, 0},       {UnaryOp::sigmoid, -30, 30, 2e-6}, {UnaryOp::tanh, -10, 10, 2e-6},
+      {UnaryOp::tanh, -0.7f, 0.7f, 2e-6}, {UnaryOp::abs, -3, 3, 0},
+  };
+  for (const ElementwiseKernels* simd : simd_tables()) {
+    const std::string isa = isa_name(simd->isa);
+    CAPTURE(isa);
+    for (const Range& r : ranges) {
+      CAPTURE(static_cast<int>(r.op));
+      for (int64_t n : kLengths) {
+        auto x = values(n, 3, r.lo, r.hi);
+        std::vector<float> got(x.size()), want(x.size());
+        simd->unary(r.op, x.data(), got.data(), n);
+        ref.unary(r.op, x.data(), want.data(), n);
+        for (int64_t i = 0; i < n; ++i) {
+          INFO("x = ", x[i], " got ", got[i], " want ", want[i]);
+          REQUIRE(close(got[i], want[i], r.rtol));
+        }
+      }
+    }
+    // NaN, infinities, zero and huge arguments follow libm.
+    std::vector<float> edge = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 89.0f, -110.0f, -1.0f, 1e-3f};
+    for (UnaryOp op : {UnaryOp::exp, UnaryOp::log, UnaryOp::relu, UnaryOp::sigmoid, UnaryOp::tanh, UnaryOp::sqrt}) {
+      CAPTURE(static_cast<int>(op));
+      std::vector<float> got(edge.size()), want(edge.size());
+      simd->unary(op, edge.data(), got.data(), static_cast<int64_t>(edge.size()));
+      ref.unary(op, edge.data(), want.data(), static_cast<int64_t>(edge.size()));
+      for (size_t i = 0; i < edge.size(); ++i) {
+        INFO("x = ", edge[i], " got ", got[i], " want ", want[i]);
+        CHECK(close(got[i], want[i], 2e-6));
+      }
+    }
+  }
+}
+
+TEST_CASE("SIMD clamp, mask, axpy and reductions match the scalar reference") {
+  const auto& ref = reference_elementwise();
+  for (const ElementwiseKernels* simd : simd_tables()) {
+    const std::string isa = isa_name(simd->isa);
+    CAPTURE(isa);
+    for (int64_t n : kLengths) {
+      CAPTURE(n);
+      auto x = values(n, 4, -8, 8), g = values(n, 5, -1, 1);
+      std::vector<float> got(x.size()), want(x.size());
+      simd->clamp(x.data(), -1.5f, 6.0f, got.data(), n);
+      ref.clamp(x.data(), -1.5f, 6.0f, want.data(), n);
+      CHECK(got == want);
+      simd->mask_inside(g.data(), x.data(), 0.0f, 6.0f, got.data(), n);
+      ref.mask_inside(g.data(), x.data(), 0.0f, 6.0f, want.data(), n);
+      CHECK(got == want);
+      got = g;
+      want = g;
+      simd->axpy(0.25f, x.data(), got.data(), n);
+      ref.axpy(0.25f, x.data(), want.data(), n);
+      for (int64_t i = 0; i < n; ++i) REQUIRE(close(got[i], want[i], 1e-6));
+      CHECK(simd->sum(x.data(), n) == doctest::Approx(ref.sum(x.data(), n)).epsilon(1e-5).scale(8));
+      CHECK(simd->max(x.data(), n) == ref.max(x.data(), n));
+    }
+    // NaN propagates through clamp and max.
+    std::vector<float> with_nan = values(37, 6, -1, 1);
+    with_nan[21] = NAN;
+    CHECK(std::isnan(simd->max(with_nan.data(), 37)));
+    std::vector<float> out(37);
+    simd->clamp(with_nan.data(), 0, 1, out.data(), 37);
+    CHECK(std::isnan(out[21]));
+  }
+}
