@@ -31,38 +31,49 @@ Buffer aligned_buffer(int64_t floats) {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// op(A)[i][p] for the logical M×K matrix.
-inline float a_at(const GemmShape& s, const float* a, int64_t i, int64_t p) {
-  return s.trans_a ? a[p * s.lda + i] : a[i * s.lda + p];
-}
-inline float b_at(const GemmShape& s, const float* b, int64_t p, int64_t j) {
-  return s.trans_b ? b[j * s.ldb + p] : b[p * s.ldb + j];
-}
-
 // Rows [i0, i0+mc) × k [p0, p0+kc) of op(A) into MR-tall strips, k-major, zero-padded.
+// op(A)[i][p] lives at a[i·row_stride + p·col_stride]; reading MR rows side by side keeps
+// every read stream sequential for either layout.
 void pack_a(const GemmShape& s, const float* a, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
             float* dst) {
+  const int64_t row_stride = s.trans_a ? 1 : s.lda, col_stride = s.trans_a ? s.lda : 1;
   for (int64_t ir = 0; ir < mc; ir += kGemmMR) {
     const int64_t rows = std::min<int64_t>(kGemmMR, mc - ir);
-    for (int64_t p = 0; p < kc; ++p) {
-      for (int64_t i = 0; i < rows; ++i) dst[i] = a_at(s, a, i0 + ir + i, p0 + p);
+    const float* base = a + (i0 + ir) * row_stride + p0 * col_stride;
+    if (rows == kGemmMR && !s.trans_a) {
+      const float* row[kGemmMR];
+      for (int i = 0; i < kGemmMR; ++i) row[i] = base + i * row_stride;
+      for (int64_t p = 0; p < kc; ++p, dst += kGemmMR)
+        for (int i = 0; i < kGemmMR; ++i) dst[i] = row[i][p];
+      continue;
+    }
+    for (int64_t p = 0; p < kc; ++p, dst += kGemmMR) {
+      const float* col = base + p * col_stride;
+      for (int64_t i = 0; i < rows; ++i) dst[i] = col[i * row_stride];
       for (int64_t i = rows; i < kGemmMR; ++i) dst[i] = 0.0f;
-      dst += kGemmMR;
     }
   }
 }
 
-// k [p0, p0+kc) × columns [j0, j0+nc) of op(B) into NR-wide strips, k-major, zero-padded.
+// k [p0, p0+kc) × columns [j0, j0+NR) of op(B) into one NR-wide strip, k-major, zero-padded.
 void pack_b_strip(const GemmShape& s, const float* b, int64_t p0, int64_t kc, int64_t j0, float* dst) {
   const int64_t cols = std::min<int64_t>(kGemmNR, s.n - j0);
-  for (int64_t p = 0; p < kc; ++p) {
-    if (!s.trans_b && cols == kGemmNR) {
-      std::copy_n(b + (p0 + p) * s.ldb + j0, kGemmNR, dst);
-    } else {
-      for (int64_t j = 0; j < cols; ++j) dst[j] = b_at(s, b, p0 + p, j0 + j);
-      for (int64_t j = cols; j < kGemmNR; ++j) dst[j] = 0.0f;
+  if (!s.trans_b) {
+    for (int64_t p = 0; p < kc; ++p, dst += kGemmNR) {
+      const float* src = b + (p0 + p) * s.ldb + j0;
+      std::copy_n(src, cols, dst);
+      std::fill(dst + cols, dst + kGemmNR, 0.0f);
     }
-    dst += kGemmNR;
+    return;
+  }
+  // Bᵀ stored: column j of op(B) is row j of b. Walk each row sequentially.
+  for (int64_t j = 0; j < kGemmNR; ++j) {
+    if (j < cols) {
+      const float* src = b + (j0 + j) * s.ldb + p0;
+      for (int64_t p = 0; p < kc; ++p) dst[p * kGemmNR + j] = src[p];
+    } else {
+      for (int64_t p = 0; p < kc; ++p) dst[p * kGemmNR + j] = 0.0f;
+    }
   }
 }
 

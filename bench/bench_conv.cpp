@@ -1,0 +1,76 @@
+// conv2d through oneDNN: forward, backward-data and backward-weights on LeNet- and
+// MobileNet-like shapes, depthwise 3x3 included.
+#include <vector>
+
+#include "bench/bench_util.hpp"
+#include "core/generator.hpp"
+#include "core/kernels/conv.hpp"
+#include "core/tensor.hpp"
+
+using namespace intrain;
+using kernels::Conv2dParams;
+
+namespace {
+
+struct ConvCase {
+  const char* name;
+  Conv2dParams p;
+};
+
+// {N, C_in, H, W, C_out, KH, KW, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups}
+const std::vector<ConvCase> kCases = {
+    {"lenet_conv1_b64", {64, 1, 28, 28, 20, 5, 5, 1, 1, 0, 0, 1, 1, 1}},
+    {"lenet_conv2_b64", {64, 20, 12, 12, 50, 5, 5, 1, 1, 0, 0, 1, 1, 1}},
+    {"mbv1_stem_224_b1", {1, 3, 224, 224, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1}},
+    {"mbv1_pw_56x56x128_b1", {1, 128, 56, 56, 128, 1, 1, 1, 1, 0, 0, 1, 1, 1}},
+    {"mbv1_pw_14x14x512_b1", {1, 512, 14, 14, 512, 1, 1, 1, 1, 0, 0, 1, 1, 1}},
+    {"mbv1_dw3x3_56x56x128_b1", {1, 128, 56, 56, 128, 3, 3, 1, 1, 1, 1, 1, 1, 128}},
+    {"mbv1_dw3x3_s2_112x112x64_b1", {1, 64, 112, 112, 64, 3, 3, 2, 2, 1, 1, 1, 1, 64}},
+    {"mbv1_dw3x3_14x14x512_b16", {16, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512}},
+    {"mbv1_32px_pw_8x8x256_b128", {128, 256, 8, 8, 256, 1, 1, 1, 1, 0, 0, 1, 1, 1}},
+};
+
+enum class Pass { forward, backward_data, backward_weights };
+
+void BM_conv(benchmark::State& state, ConvCase c, Pass pass) {
+  const Conv2dParams& p = c.p;
+  Generator g(1);
+  Tensor x = Tensor::randn({p.batch, p.in_channels, p.in_h, p.in_w}, g);
+  Tensor w = Tensor::randn({p.out_channels, p.in_channels / p.groups, p.kernel_h, p.kernel_w}, g);
+  Tensor b = Tensor::randn({p.out_channels}, g);
+  Tensor y = Tensor::randn({p.batch, p.out_channels, p.out_h(), p.out_w()}, g);
+  Tensor dx = Tensor::empty(x.shape()), dw = Tensor::empty(w.shape()), db = Tensor::empty(b.shape());
+  auto run = [&] {
+    switch (pass) {
+      case Pass::forward:
+        return kernels::conv2d_forward_onednn(p, x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>());
+      case Pass::backward_data:
+        return kernels::conv2d_backward_data_onednn(p, w.data<float>(), y.data<float>(), dx.data<float>());
+      case Pass::backward_weights:
+        return kernels::conv2d_backward_weights_onednn(p, x.data<float>(), y.data<float>(), dw.data<float>(),
+                                                       db.data<float>());
+    }
+  };
+  run();  // builds and caches the primitive
+  bench::LoopTimer timer;
+  for (auto _ : state) {
+    run();
+    benchmark::ClobberMemory();
+  }
+  bench::report_gflops(state, timer, static_cast<double>(p.flops()));
+}
+
+int register_all() {
+  for (const ConvCase& c : kCases) {
+    const std::string base = std::string("conv2d/") + c.name;
+    benchmark::RegisterBenchmark((base + "/forward").c_str(), BM_conv, c, Pass::forward);
+    benchmark::RegisterBenchmark((base + "/backward_data").c_str(), BM_conv, c, Pass::backward_data);
+    benchmark::RegisterBenchmark((base + "/backward_weights").c_str(), BM_conv, c, Pass::backward_weights);
+  }
+  return 0;
+}
+const int registered = register_all();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,11 @@
+#pragma once
+// The machine's measured compute peak, so benchmarks can report the fraction of it they
+// reach. Measured in-process with a loop of independent FMAs (no memory traffic).
+namespace intrain::bench {
+
+// f32 GFLOP/s of one core running the widest FMA the CPU has (AVX-512, else AVX2).
+double peak_gflops_per_core();
+// peak_gflops_per_core() × the thread budget.
+double peak_gflops();
+
+}  // namespace intrain::bench
