@@ -1,5 +1,6 @@
 // conv2d through oneDNN: forward, backward-data and backward-weights on LeNet- and
-// MobileNet-like shapes, depthwise 3x3 included.
+// MobileNet-like shapes, depthwise 3x3 included, in oneDNN's plain (NCHW, im2col+GEMM) and
+// blocked (its choice of layout, reordered at the edges) modes and as routed.
 #include <vector>
 
 #include "bench/bench_util.hpp"
@@ -30,9 +31,7 @@ const std::vector<ConvCase> kCases = {
     {"mbv1_32px_pw_8x8x256_b128", {128, 256, 8, 8, 256, 1, 1, 1, 1, 0, 0, 1, 1, 1}},
 };
 
-enum class Pass { forward, backward_data, backward_weights };
-
-void BM_conv(benchmark::State& state, ConvCase c, Pass pass) {
+void BM_conv(benchmark::State& state, ConvCase c, kernels::ConvPass pass, kernels::ConvLayout layout) {
   const Conv2dParams& p = c.p;
   Generator g(1);
   Tensor x = Tensor::randn({p.batch, p.in_channels, p.in_h, p.in_w}, g);
@@ -42,13 +41,14 @@ void BM_conv(benchmark::State& state, ConvCase c, Pass pass) {
   Tensor dx = Tensor::empty(x.shape()), dw = Tensor::empty(w.shape()), db = Tensor::empty(b.shape());
   auto run = [&] {
     switch (pass) {
-      case Pass::forward:
-        return kernels::conv2d_forward_onednn(p, x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>());
-      case Pass::backward_data:
-        return kernels::conv2d_backward_data_onednn(p, w.data<float>(), y.data<float>(), dx.data<float>());
-      case Pass::backward_weights:
+      case kernels::ConvPass::forward:
+        return kernels::conv2d_forward_onednn(p, x.data<float>(), w.data<float>(), b.data<float>(), y.data<float>(),
+                                              layout);
+      case kernels::ConvPass::backward_data:
+        return kernels::conv2d_backward_data_onednn(p, w.data<float>(), y.data<float>(), dx.data<float>(), layout);
+      case kernels::ConvPass::backward_weights:
         return kernels::conv2d_backward_weights_onednn(p, x.data<float>(), y.data<float>(), dw.data<float>(),
-                                                       db.data<float>());
+                                                       db.data<float>(), layout);
     }
   };
   run();  // builds and caches the primitive
@@ -58,14 +58,19 @@ void BM_conv(benchmark::State& state, ConvCase c, Pass pass) {
     benchmark::ClobberMemory();
   }
   bench::report_gflops(state, timer, static_cast<double>(p.flops()));
+  if (layout == kernels::ConvLayout::routed) state.SetLabel(kernels::conv_layout_name(kernels::choose_conv_layout(p, pass)));
 }
 
 int register_all() {
   for (const ConvCase& c : kCases) {
-    const std::string base = std::string("conv2d/") + c.name;
-    benchmark::RegisterBenchmark((base + "/forward").c_str(), BM_conv, c, Pass::forward);
-    benchmark::RegisterBenchmark((base + "/backward_data").c_str(), BM_conv, c, Pass::backward_data);
-    benchmark::RegisterBenchmark((base + "/backward_weights").c_str(), BM_conv, c, Pass::backward_weights);
+    using kernels::ConvLayout;
+    using kernels::ConvPass;
+    for (auto [pass, pass_name] : {std::pair{ConvPass::forward, "forward"}, std::pair{ConvPass::backward_data, "backward_data"},
+                                   std::pair{ConvPass::backward_weights, "backward_weights"}})
+      for (ConvLayout layout : {ConvLayout::plain, ConvLayout::blocked, ConvLayout::routed}) {
+        const std::string name = std::string("conv2d/") + c.name + "/" + pass_name + "/" + kernels::conv_layout_name(layout);
+        benchmark::RegisterBenchmark(name.c_str(), BM_conv, c, pass, layout);
+      }
   }
   return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "core/kernels/conv.hpp"
 #include "core/ops.hpp"
@@ -57,8 +58,11 @@ const std::vector<Conv2dParams> kConvCases = {
 
 }  // namespace
 
-TEST_CASE("conv2d: oneDNN forward and backward match the reference loops") {
+TEST_CASE("conv2d: oneDNN forward and backward match the reference loops, in both layouts") {
+  for (kernels::ConvLayout layout : {kernels::ConvLayout::plain, kernels::ConvLayout::blocked})
   for (const Conv2dParams& p : kConvCases) {
+    const std::string layout_name = kernels::conv_layout_name(layout);
+    CAPTURE(layout_name);
     CAPTURE(p.batch);
     CAPTURE(p.in_channels);
     CAPTURE(p.out_channels);
@@ -72,20 +76,20 @@ TEST_CASE("conv2d: oneDNN forward and backward match the reference loops") {
     const auto dy = random_values(ny, 4);
 
     std::vector<float> y(ny), y_ref(ny);
-    kernels::conv2d_forward_onednn(p, x.data(), w.data(), b.data(), y.data());
+    kernels::conv2d_forward_onednn(p, x.data(), w.data(), b.data(), y.data(), layout);
     kernels::conv2d_forward_reference(p, x.data(), w.data(), b.data(), y_ref.data());
     expect_close(y, y_ref, "forward");
-    kernels::conv2d_forward_onednn(p, x.data(), w.data(), nullptr, y.data());
+    kernels::conv2d_forward_onednn(p, x.data(), w.data(), nullptr, y.data(), layout);
     kernels::conv2d_forward_reference(p, x.data(), w.data(), nullptr, y_ref.data());
     expect_close(y, y_ref, "forward without bias");
 
     std::vector<float> dx(nx), dx_ref(nx);
-    kernels::conv2d_backward_data_onednn(p, w.data(), dy.data(), dx.data());
+    kernels::conv2d_backward_data_onednn(p, w.data(), dy.data(), dx.data(), layout);
     kernels::conv2d_backward_data_reference(p, w.data(), dy.data(), dx_ref.data());
     expect_close(dx, dx_ref, "backward data");
 
     std::vector<float> dw(nw), dw_ref(nw), db(p.out_channels), db_ref(p.out_channels);
-    kernels::conv2d_backward_weights_onednn(p, x.data(), dy.data(), dw.data(), db.data());
+    kernels::conv2d_backward_weights_onednn(p, x.data(), dy.data(), dw.data(), db.data(), layout);
     kernels::conv2d_backward_weights_reference(p, x.data(), dy.data(), dw_ref.data(), db_ref.data());
     expect_close(dw, dw_ref, "backward weights");
     expect_close(db, db_ref, "backward bias");

@@ -19,13 +19,25 @@ struct Conv2dParams {
   }
 };
 
+enum class ConvPass { forward, backward_data, backward_weights };
+
+// Which memory layout oneDNN computes in. The caller's memory is always plain NCHW; with
+// `blocked` oneDNN picks its own layout (nChw16c and friends, where its jit kernels live)
+// and the kernel reorders at the edges. `routed` takes what measured faster for the shape
+// and pass in bench/bench_conv; INTRAIN_CONV_LAYOUT=plain|blocked forces one.
+enum class ConvLayout { routed, plain, blocked };
+ConvLayout choose_conv_layout(const Conv2dParams& p, ConvPass pass);
+const char* conv_layout_name(ConvLayout layout);
+
 // y = conv(x, w) + bias (bias may be null)
-void conv2d_forward_onednn(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
+void conv2d_forward_onednn(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y,
+                           ConvLayout layout = ConvLayout::routed);
 // dx = gradient of the input from dy
-void conv2d_backward_data_onednn(const Conv2dParams& p, const float* w, const float* dy, float* dx);
+void conv2d_backward_data_onednn(const Conv2dParams& p, const float* w, const float* dy, float* dx,
+                                 ConvLayout layout = ConvLayout::routed);
 // dw (and dbias when not null) from x and dy
 void conv2d_backward_weights_onednn(const Conv2dParams& p, const float* x, const float* dy, float* dw,
-                                    float* dbias);
+                                    float* dbias, ConvLayout layout = ConvLayout::routed);
 
 void conv2d_forward_reference(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
 void conv2d_backward_data_reference(const Conv2dParams& p, const float* w, const float* dy, float* dx);

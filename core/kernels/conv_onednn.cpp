@@ -1,10 +1,16 @@
-// Convolutions through oneDNN primitives on plain NCHW / (G)OIHW memory. Primitives are
-// built once per shape and kept: building a primitive descriptor costs far more than
-// running a small convolution.
+// Convolutions through oneDNN primitives. The caller's memory is plain NCHW / (G)OIHW;
+// in the blocked layout oneDNN chooses its own formats and we reorder at the edges.
+// Primitives and the scratch buffers of chosen layouts are built once per shape, pass and
+// layout, and kept: building a primitive descriptor costs far more than running a small
+// convolution. Ops call these from one thread at a time (scratch buffers are per shape).
+#include <array>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <tuple>
+#include <unordered_map>
 
 #include "core/error.hpp"
 #include "core/kernels/conv.hpp"
@@ -18,20 +24,60 @@ using dnnl::memory;
 using tag = memory::format_tag;
 constexpr auto f32 = memory::data_type::f32;
 
-struct ConvPrimitives {
-  memory::desc src, weights, bias, dst;
-  dnnl::convolution_forward::primitive_desc forward_pd;
-  dnnl::convolution_forward forward;
-  std::unique_ptr<dnnl::convolution_backward_data> backward_data;
-  std::unique_ptr<dnnl::convolution_backward_weights> backward_weights;
+// A primitive's argument in the layout the primitive chose, with the buffer to reorder
+// through when that differs from the caller's plain layout.
+struct Operand {
+  memory::desc user, chosen;
+  memory scratch;
+  Operand(const memory::desc& user_md, const memory::desc& chosen_md) : user(user_md), chosen(chosen_md) {
+    if (chosen != user) scratch = memory(chosen, onednn_engine());
+  }
+  // The memory to hand the primitive for an input, reordered from the caller's data.
+  memory input(const float* data) {
+    memory plain(user, onednn_engine(), const_cast<float*>(data));
+    if (chosen == user) return plain;
+    dnnl::reorder(plain, scratch).execute(onednn_stream(), plain, scratch);
+    return scratch;
+  }
+  // The memory the primitive writes an output into; finish_output copies it back.
+  memory output(float* data) { return chosen == user ? memory(user, onednn_engine(), data) : scratch; }
+  void finish_output(float* data) {
+    if (chosen == user) return;
+    memory plain(user, onednn_engine(), data);
+    dnnl::reorder(scratch, plain).execute(onednn_stream(), scratch, plain);
+  }
 };
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+struct Forward {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward primitive;
+  Operand src, weights, dst;
+};
+
+struct BackwardData {
+  dnnl::convolution_backward_data primitive;
+  Operand diff_dst, weights, diff_src;
+};
+
+struct BackwardWeights {
+  dnnl::convolution_backward_weights primitive;
+  Operand src, diff_dst, diff_weights;
+};
+
+// Everything built for one shape (and bias or not), indexed by layout (0 plain, 1 blocked).
+struct ConvPrimitives {
+  memory::desc src, weights, bias, dst;  // the caller's plain layouts
+  std::array<std::unique_ptr<Forward>, 2> forward;
+  std::array<std::unique_ptr<BackwardData>, 2> backward_data;
+  std::array<std::unique_ptr<BackwardWeights>, 2> backward_weights;
+};
+
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                       int64_t, int64_t, int64_t, int64_t, bool>;
 
 Key key_of(const Conv2dParams& p, bool bias) {
-  return {p.batch, p.in_channels, p.in_h, p.in_w, p.out_channels, p.kernel_h, p.kernel_w,
-          p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups, bias};
+  return {p.batch, p.in_channels, p.in_h, p.in_w, p.out_channels, p.kernel_h, p.kernel_w, p.stride_h,
+          p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups, bias};
 }
 
 memory::dims strides_of(const Conv2dParams& p) { return {p.stride_h, p.stride_w}; }
@@ -43,30 +89,49 @@ memory::dims padding_right_of(const Conv2dParams& p) {
           (p.out_w() - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1 - p.in_w - p.pad_w};
 }
 
+// The descriptor oneDNN sees: the plain one, or "any" to let it choose.
+memory::desc in_layout(const memory::desc& md, bool blocked) {
+  return blocked ? memory::desc(md.dims(), f32, tag::any) : md;
+}
+
 ConvPrimitives& primitives_for(const Conv2dParams& p, bool with_bias) {
   static std::mutex mutex;
   static std::map<Key, std::unique_ptr<ConvPrimitives>> cache;
   std::lock_guard lock(mutex);
   auto& slot = cache[key_of(p, with_bias)];
   if (slot) return *slot;
-  auto& engine = onednn_engine();
-  memory::desc src({p.batch, p.in_channels, p.in_h, p.in_w}, f32, tag::nchw);
-  memory::desc dst({p.batch, p.out_channels, p.out_h(), p.out_w()}, f32, tag::nchw);
-  memory::desc weights = p.groups == 1
+  slot = std::make_unique<ConvPrimitives>();
+  slot->src = memory::desc({p.batch, p.in_channels, p.in_h, p.in_w}, f32, tag::nchw);
+  slot->dst = memory::desc({p.batch, p.out_channels, p.out_h(), p.out_w()}, f32, tag::nchw);
+  slot->weights = p.groups == 1
       ? memory::desc({p.out_channels, p.in_channels, p.kernel_h, p.kernel_w}, f32, tag::oihw)
-      : memory::desc({p.groups, p.out_channels / p.groups, p.in_channels / p.groups, p.kernel_h,
-                      p.kernel_w}, f32, tag::goihw);
-  memory::desc bias = with_bias ? memory::desc({p.out_channels}, f32, tag::x) : memory::desc();
-  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training,
-                                       dnnl::algorithm::convolution_direct, src, weights, bias, dst,
-                                       strides_of(p), dilations_of(p), padding_of(p), padding_right_of(p));
-  dnnl::convolution_forward::primitive_desc pd(desc, engine);
-  slot.reset(new ConvPrimitives{src, weights, bias, dst, pd, dnnl::convolution_forward(pd), nullptr, nullptr});
+      : memory::desc({p.groups, p.out_channels / p.groups, p.in_channels / p.groups, p.kernel_h, p.kernel_w},
+                     f32, tag::goihw);
+  slot->bias = with_bias ? memory::desc({p.out_channels}, f32, tag::x) : memory::desc();
   return *slot;
+}
+
+Forward& forward_for(ConvPrimitives& c, const Conv2dParams& p, bool blocked) {
+  auto& f = c.forward[blocked];
+  if (!f) {
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                         in_layout(c.src, blocked), in_layout(c.weights, blocked), c.bias,
+                                         in_layout(c.dst, blocked), strides_of(p), dilations_of(p), padding_of(p),
+                                         padding_right_of(p));
+    dnnl::convolution_forward::primitive_desc pd(desc, onednn_engine());
+    f.reset(new Forward{pd, dnnl::convolution_forward(pd), Operand(c.src, pd.src_desc()),
+                        Operand(c.weights, pd.weights_desc()), Operand(c.dst, pd.dst_desc())});
+  }
+  return *f;
 }
 
 memory wrap(const memory::desc& md, const float* data) {
   return memory(md, onednn_engine(), const_cast<float*>(data));
+}
+
+bool resolve_blocked(ConvLayout layout, const Conv2dParams& p, ConvPass pass) {
+  if (layout == ConvLayout::routed) layout = choose_conv_layout(p, pass);
+  return layout == ConvLayout::blocked;
 }
 
 template <class F>
@@ -75,59 +140,105 @@ void run_guarded(const char* what, const Conv2dParams& p, F&& f) {
     f();
   } catch (const dnnl::error& e) {
     throw Error(std::string("conv2d ") + what + ": oneDNN failed (" + e.what() + ") for input [" +
-                std::to_string(p.batch) + ", " + std::to_string(p.in_channels) + ", " +
-                std::to_string(p.in_h) + ", " + std::to_string(p.in_w) + "], " +
-                std::to_string(p.out_channels) + " output channels, groups " + std::to_string(p.groups));
+                std::to_string(p.batch) + ", " + std::to_string(p.in_channels) + ", " + std::to_string(p.in_h) +
+                ", " + std::to_string(p.in_w) + "], " + std::to_string(p.out_channels) +
+                " output channels, groups " + std::to_string(p.groups));
   }
+}
+
+int parse_layout_override() {
+  const char* env = std::getenv("INTRAIN_CONV_LAYOUT");
+  if (!env || !*env) return -1;
+  const std::string v = env;
+  if (v == "plain") return static_cast<int>(ConvLayout::plain);
+  if (v == "blocked") return static_cast<int>(ConvLayout::blocked);
+  throw Error("INTRAIN_CONV_LAYOUT: expected plain or blocked, got '" + v + "'");
 }
 
 }  // namespace
 
-void conv2d_forward_onednn(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y) {
+const char* conv_layout_name(ConvLayout layout) {
+  switch (layout) {
+    case ConvLayout::routed: return "routed";
+    case ConvLayout::plain: return "plain";
+    case ConvLayout::blocked: return "blocked";
+  }
+  return "?";
+}
+
+ConvLayout choose_conv_layout(const Conv2dParams& p, ConvPass pass) {
+  static const int forced = parse_layout_override();
+  if (forced >= 0) return static_cast<ConvLayout>(forced);
+  // Measured by bench/bench_conv on AVX-512: oneDNN's plain-layout path is im2col + GEMM,
+  // which is good for dense convolutions with many input channels and poor for grouped
+  // and depthwise ones (no GEMM to speak of: 7-12x slower than the blocked jit kernels)
+  // and for few input channels (stem, LeNet conv1), except in backward-data, where the
+  // blocked kernels pay for reorders of a large input gradient.
+  if (p.groups > 1) return ConvLayout::blocked;
+  if (p.in_channels <= 4 && pass != ConvPass::backward_data) return ConvLayout::blocked;
+  return ConvLayout::plain;
+}
+
+void conv2d_forward_onednn(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y,
+                           ConvLayout layout) {
   run_guarded("forward", p, [&] {
     ConvPrimitives& c = primitives_for(p, bias != nullptr);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(c.src, x)},
-                                         {DNNL_ARG_WEIGHTS, wrap(c.weights, w)},
-                                         {DNNL_ARG_DST, wrap(c.dst, y)}};
+    Forward& f = forward_for(c, p, resolve_blocked(layout, p, ConvPass::forward));
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, f.src.input(x)},
+                                         {DNNL_ARG_WEIGHTS, f.weights.input(w)},
+                                         {DNNL_ARG_DST, f.dst.output(y)}};
     if (bias) args.emplace(DNNL_ARG_BIAS, wrap(c.bias, bias));
-    c.forward.execute(onednn_stream(), args);
+    f.primitive.execute(onednn_stream(), args);
+    f.dst.finish_output(y);
     onednn_stream().wait();
   });
 }
 
-void conv2d_backward_data_onednn(const Conv2dParams& p, const float* w, const float* dy, float* dx) {
+void conv2d_backward_data_onednn(const Conv2dParams& p, const float* w, const float* dy, float* dx,
+                                 ConvLayout layout) {
   run_guarded("backward data", p, [&] {
+    const bool blocked = resolve_blocked(layout, p, ConvPass::backward_data);
     ConvPrimitives& c = primitives_for(p, false);
-    if (!c.backward_data) {
-      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, c.src, c.weights,
-                                                 c.dst, strides_of(p), dilations_of(p), padding_of(p),
-                                                 padding_right_of(p));
-      dnnl::convolution_backward_data::primitive_desc pd(desc, onednn_engine(), c.forward_pd);
-      c.backward_data = std::make_unique<dnnl::convolution_backward_data>(pd);
+    auto& slot = c.backward_data[blocked];
+    if (!slot) {
+      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, in_layout(c.src, blocked),
+                                                 in_layout(c.weights, blocked), in_layout(c.dst, blocked),
+                                                 strides_of(p), dilations_of(p), padding_of(p), padding_right_of(p));
+      dnnl::convolution_backward_data::primitive_desc pd(desc, onednn_engine(), forward_for(c, p, blocked).pd);
+      slot.reset(new BackwardData{dnnl::convolution_backward_data(pd), Operand(c.dst, pd.diff_dst_desc()),
+                                  Operand(c.weights, pd.weights_desc()), Operand(c.src, pd.diff_src_desc())});
     }
-    c.backward_data->execute(onednn_stream(), {{DNNL_ARG_DIFF_DST, wrap(c.dst, dy)},
-                                               {DNNL_ARG_WEIGHTS, wrap(c.weights, w)},
-                                               {DNNL_ARG_DIFF_SRC, wrap(c.src, dx)}});
+    BackwardData& b = *slot;
+    b.primitive.execute(onednn_stream(), {{DNNL_ARG_DIFF_DST, b.diff_dst.input(dy)},
+                                          {DNNL_ARG_WEIGHTS, b.weights.input(w)},
+                                          {DNNL_ARG_DIFF_SRC, b.diff_src.output(dx)}});
+    b.diff_src.finish_output(dx);
     onednn_stream().wait();
   });
 }
 
 void conv2d_backward_weights_onednn(const Conv2dParams& p, const float* x, const float* dy, float* dw,
-                                    float* dbias) {
+                                    float* dbias, ConvLayout layout) {
   run_guarded("backward weights", p, [&] {
+    const bool blocked = resolve_blocked(layout, p, ConvPass::backward_weights);
     ConvPrimitives& c = primitives_for(p, dbias != nullptr);
-    if (!c.backward_weights) {
-      dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, c.src,
-                                                    c.weights, c.bias, c.dst, strides_of(p),
-                                                    dilations_of(p), padding_of(p), padding_right_of(p));
-      dnnl::convolution_backward_weights::primitive_desc pd(desc, onednn_engine(), c.forward_pd);
-      c.backward_weights = std::make_unique<dnnl::convolution_backward_weights>(pd);
+    auto& slot = c.backward_weights[blocked];
+    if (!slot) {
+      dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, in_layout(c.src, blocked),
+                                                    in_layout(c.weights, blocked), c.bias, in_layout(c.dst, blocked),
+                                                    strides_of(p), dilations_of(p), padding_of(p),
+                                                    padding_right_of(p));
+      dnnl::convolution_backward_weights::primitive_desc pd(desc, onednn_engine(), forward_for(c, p, blocked).pd);
+      slot.reset(new BackwardWeights{dnnl::convolution_backward_weights(pd), Operand(c.src, pd.src_desc()),
+                                     Operand(c.dst, pd.diff_dst_desc()), Operand(c.weights, pd.diff_weights_desc())});
     }
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(c.src, x)},
-                                         {DNNL_ARG_DIFF_DST, wrap(c.dst, dy)},
-                                         {DNNL_ARG_DIFF_WEIGHTS, wrap(c.weights, dw)}};
+    BackwardWeights& b = *slot;
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, b.src.input(x)},
+                                         {DNNL_ARG_DIFF_DST, b.diff_dst.input(dy)},
+                                         {DNNL_ARG_DIFF_WEIGHTS, b.diff_weights.output(dw)}};
     if (dbias) args.emplace(DNNL_ARG_DIFF_BIAS, wrap(c.bias, dbias));
-    c.backward_weights->execute(onednn_stream(), args);
+    b.primitive.execute(onednn_stream(), args);
+    b.diff_weights.finish_output(dw);
     onednn_stream().wait();
   });
 }
