@@ -31,6 +31,10 @@ const std::vector<Shape3> kShapes = {
     {"mbv1_pw_56x56", false, false, 3136, 128, 128},  // 1x1 conv as GEMM, 56x56x128
     {"mbv1_pw_7x7", false, false, 49, 1024, 1024},    // 1x1 conv, 7x7x1024
     {"mbv1_fc", false, true, 16, 1000, 1024},         // classifier, batch 16
+    {"mbv1_fc_b1", false, true, 1, 1000, 1024},       // classifier, batch 1
+    {"mbv1_fc_b128", false, true, 128, 1000, 1024},   // classifier, batch 128
+    {"skinny_nn_16", false, false, 16, 1000, 1024},   // the same, weights pre-transposed
+    {"lenet_fc1_fwd_b1", false, true, 1, 500, 800},   // inference, batch 1
 };
 
 void BM_sgemm(benchmark::State& state, GemmBackend backend, Shape3 sh, bool routed) {

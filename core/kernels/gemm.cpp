@@ -54,12 +54,13 @@ GemmBackend choose_gemm_backend(const GemmShape& s) {
   static const int forced = parse_gemm_override();
   if (forced >= 0 && gemm_backend_available(static_cast<GemmBackend>(forced)))
     return static_cast<GemmBackend>(forced);
-  // Routing measured by bench/bench_gemm on AVX-512 (Zen 5): the own kernel leads once
-  // there is enough work to amortize packing; oneDNN's jit sgemm leads on small and skinny
-  // shapes; Debian's OpenBLAS picks an AVX2 kernel here and never leads.
-  const double flops = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k);
-  if (gemm_backend_available(GemmBackend::own) && flops >= 4e6 && s.m >= 16 && s.n >= 32)
-    return GemmBackend::own;
+  // Routing measured by bench/bench_gemm on AVX-512 (Zen 5, 2 threads): oneDNN's jit sgemm
+  // reaches ~90% of the FMA peak on most shapes and leads them, but falls to 20-45% when B
+  // is transposed and K >= 1024 (classifier layers x·Wᵀ), where the own kernel (~75% of
+  // peak) leads from M = 8 on. Debian's OpenBLAS picks an AVX2 kernel here (~45%) and
+  // leads only that same case on CPUs without AVX-512.
+  if (s.trans_b && s.k >= 1024 && s.m >= 8)
+    return gemm_backend_available(GemmBackend::own) ? GemmBackend::own : GemmBackend::openblas;
   return GemmBackend::onednn;
 }
 

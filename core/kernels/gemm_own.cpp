@@ -1,6 +1,7 @@
-// The own AVX-512 GEMM: Goto/BLIS blocking. B is packed once per KC slice into NR-wide
-// strips shared by all threads; each thread packs its own MC×KC block of A into MR-tall
-// strips and sweeps the micro-kernel over the tiles of its (M block, N block) task.
+// The own AVX-512 GEMM: Goto/BLIS blocking. For each KC slice of K, all of op(A) is packed
+// into MR-tall strips and all of op(B) into NR-wide strips, by all threads together and
+// each element exactly once; then the threads sweep the micro-kernel over (M block,
+// N block) tasks, an MC×KC block of packed A staying in L2 and an NR strip of B in L1.
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
@@ -89,29 +90,38 @@ void sgemm_own_avx512(const GemmShape& s, float alpha, const float* a, const flo
       ceil_div(ceil_div(s.n, std::max<int64_t>(1, 2 * threads / m_blocks)), kGemmNR) * kGemmNR,
       kGemmNR, kMaxNC);
   const int64_t n_blocks = ceil_div(s.n, nc);
-  const int64_t n_strips = ceil_div(s.n, kGemmNR);
+  const int64_t n_strips = ceil_div(s.n, kGemmNR), m_strips = ceil_div(s.m, kGemmMR);
   const int64_t kc_max = std::min(kKC, s.k);
+  Buffer packed_a = aligned_buffer(m_strips * kc_max * kGemmMR);
   Buffer packed_b = aligned_buffer(n_strips * kc_max * kGemmNR);
 
   for (int64_t p0 = 0; p0 < s.k; p0 += kKC) {
     const int64_t kc = std::min(kKC, s.k - p0);
     const float beta_here = p0 == 0 ? beta : 1.0f;
-    parallel_for(n_strips, 4, [&](int64_t begin, int64_t end) {
-      for (int64_t js = begin; js < end; ++js)
-        pack_b_strip(s, b, p0, kc, js * kGemmNR, packed_b.get() + js * kc * kGemmNR);
+    parallel_for(m_strips + n_strips, 4, [&](int64_t begin, int64_t end) {
+      for (int64_t strip = begin; strip < end; ++strip) {
+        if (strip < m_strips) {
+          const int64_t i0 = strip * kGemmMR;
+          pack_a(s, a, i0, std::min<int64_t>(kGemmMR, s.m - i0), p0, kc, packed_a.get() + i0 * kc);
+        } else {
+          const int64_t js = strip - m_strips;
+          pack_b_strip(s, b, p0, kc, js * kGemmNR, packed_b.get() + js * kc * kGemmNR);
+        }
+      }
     });
     parallel_for(m_blocks * n_blocks, 1, [&](int64_t begin, int64_t end) {
-      Buffer packed_a = aligned_buffer(kMC * kc);
       for (int64_t task = begin; task < end; ++task) {
         const int64_t i0 = (task / n_blocks) * kMC, j0 = (task % n_blocks) * nc;
         const int64_t mc = std::min(kMC, s.m - i0), ncur = std::min(nc, s.n - j0);
-        pack_a(s, a, i0, mc, p0, kc, packed_a.get());
-        for (int64_t jr = 0; jr < ncur; jr += kGemmNR) {
-          const float* b_panel = packed_b.get() + ((j0 + jr) / kGemmNR) * kc * kGemmNR;
-          const int nr = static_cast<int>(std::min<int64_t>(kGemmNR, ncur - jr));
-          for (int64_t ir = 0; ir < mc; ir += kGemmMR) {
-            const int mr = static_cast<int>(std::min<int64_t>(kGemmMR, mc - ir));
-            gemm_microkernel_avx512(kc, packed_a.get() + ir * kc, b_panel,
+        const float* a_block = packed_a.get() + i0 * kc;  // i0 is a multiple of MR
+        // A micro-panel (MR×KC, 12 KiB) stays in L1 while the B strips of the block stream
+        // from L2 past it.
+        for (int64_t ir = 0; ir < mc; ir += kGemmMR) {
+          const int mr = static_cast<int>(std::min<int64_t>(kGemmMR, mc - ir));
+          for (int64_t jr = 0; jr < ncur; jr += kGemmNR) {
+            const float* b_panel = packed_b.get() + ((j0 + jr) / kGemmNR) * kc * kGemmNR;
+            const int nr = static_cast<int>(std::min<int64_t>(kGemmNR, ncur - jr));
+            gemm_microkernel_avx512(kc, a_block + ir * kc, b_panel,
                                     c + (i0 + ir) * s.ldc + j0 + jr, s.ldc, alpha, beta_here, mr, nr);
           }
         }
