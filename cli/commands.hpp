@@ -1,0 +1,11 @@
+#pragma once
+// The `intrain` subcommands: each registers its options on the parser and runs.
+#include <CLI/CLI.hpp>
+
+namespace intrain::cli {
+
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_summary_command(CLI::App& app);
+
+}  // namespace intrain::cli

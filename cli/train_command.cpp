@@ -1,0 +1,108 @@
+// intrain train: train a model from scratch (or resume), with progress, metrics and checkpoints.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "core/threads.hpp"
+#include "models/registry.hpp"
+#include "nn/summary.hpp"
+#include "train/datasets.hpp"
+#include "train/trainer.hpp"
+
+namespace intrain::cli {
+
+namespace {
+
+struct TrainArgs {
+  std::string model = "lenet", dataset = "mnist", data_root = "data", out = "runs/lenet", resume;
+  std::string optimizer = "sgd", schedule = "constant";
+  int64_t epochs = 3, batch_size = 64, step_size = 1, max_steps = 0;
+  double lr = 0.01, momentum = 0.0, weight_decay = 0.0, gamma = 0.1, warmup = 0.0;
+  float label_smoothing = 0.0f;
+  bool nesterov = false, augment = false, no_progress = false;
+  uint64_t seed = 1;
+  int workers = 1;
+};
+
+std::unique_ptr<nn::Optimizer> make_optimizer(const TrainArgs& a, const nn::Module& model) {
+  if (a.optimizer == "sgd")
+    return std::make_unique<nn::SGD>(model.named_parameters(), a.lr,
+                                     nn::SgdOptions{a.momentum, 0.0, a.weight_decay, a.nesterov});
+  if (a.optimizer == "adam")
+    return std::make_unique<nn::Adam>(model.named_parameters(), a.lr, nn::AdamOptions{.weight_decay = a.weight_decay});
+  if (a.optimizer == "adamw")
+    return std::make_unique<nn::AdamW>(model.named_parameters(), a.lr, nn::AdamOptions{.weight_decay = a.weight_decay});
+  throw Error("unknown optimizer '" + a.optimizer + "' (known: sgd, adam, adamw)");
+}
+
+std::unique_ptr<nn::LrSchedule> make_schedule(const TrainArgs& a) {
+  if (a.schedule == "constant") return std::make_unique<nn::ConstantLr>();
+  if (a.schedule == "step") return std::make_unique<nn::StepLr>(a.step_size, a.gamma);
+  if (a.schedule == "cosine") return std::make_unique<nn::CosineLr>(static_cast<double>(a.epochs), a.warmup);
+  throw Error("unknown schedule '" + a.schedule + "' (known: constant, step, cosine)");
+}
+
+void run(const TrainArgs& a) {
+  manual_seed(a.seed);
+  nn::ModulePtr model = models::make_model(a.model, default_generator());
+  auto optimizer = make_optimizer(a, *model);
+  auto schedule = make_schedule(a);
+  train::RunState state;
+  state.model_name = a.model;
+  if (!a.resume.empty()) {
+    state = train::load_checkpoint(a.resume, *model, optimizer.get());
+    INTRAIN_CHECK(state.model_name.empty() || state.model_name == a.model, "checkpoint '", a.resume,
+                  "' holds a ", state.model_name, ", not a ", a.model);
+    state.model_name = a.model;
+    if (!state.rng_state.empty()) default_generator().set_state(state.rng_state);
+    std::printf("resuming from '%s' after epoch %lld\n", a.resume.c_str(), static_cast<long long>(state.epoch));
+    std::fflush(stdout);
+  }
+  auto train_set = train::make_dataset(a.dataset, data::Split::train, a.data_root, a.augment);
+  auto test_set = train::make_dataset(a.dataset, data::Split::test, a.data_root);
+  data::DataLoader train_loader(train_set, {a.batch_size, true, a.seed, false, a.workers, 4});
+  data::DataLoader test_loader(test_set, {1000, false, 0, false, a.workers, 2});
+  std::printf("training %s on %s (%lld images, %lld test) for %lld epochs, batch %lld, %s lr %g, %d threads\n",
+              a.model.c_str(), a.dataset.c_str(), static_cast<long long>(train_set->size()),
+              static_cast<long long>(test_set->size()), static_cast<long long>(a.epochs),
+              static_cast<long long>(a.batch_size), a.optimizer.c_str(), a.lr, num_threads());
+  std::fflush(stdout);  // before the progress bar starts writing to stderr
+  train::FitOptions options{a.epochs, a.lr, a.label_smoothing, a.out, !a.no_progress, a.max_steps};
+  const auto results = train::fit(*model, *optimizer, *schedule, train_loader, &test_loader, options, state);
+  if (!results.empty())
+    std::printf("done: test accuracy %.2f%% (best %.2f%%); checkpoints and metrics in %s/\n",
+                100 * results.back().test_accuracy, 100 * state.best_accuracy, a.out.c_str());
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "train a model from scratch, or resume a run");
+  cmd->add_option("--model", args->model, "model name (lenet, lenet5_bn)")->capture_default_str();
+  cmd->add_option("--dataset", args->dataset, "mnist or fashion-mnist")->capture_default_str();
+  cmd->add_option("--data-root", args->data_root, "folder holding mnist/ (and fashion-mnist/)")->capture_default_str();
+  cmd->add_option("--epochs", args->epochs, "train until this epoch")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", args->batch_size)->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", args->lr, "base learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--optimizer", args->optimizer, "sgd, adam or adamw")->capture_default_str();
+  cmd->add_option("--momentum", args->momentum, "SGD momentum")->capture_default_str();
+  cmd->add_flag("--nesterov", args->nesterov, "Nesterov momentum (SGD)");
+  cmd->add_option("--weight-decay", args->weight_decay)->capture_default_str();
+  cmd->add_option("--schedule", args->schedule, "constant, step or cosine")->capture_default_str();
+  cmd->add_option("--step-size", args->step_size, "epochs between decays (step schedule)")->capture_default_str();
+  cmd->add_option("--gamma", args->gamma, "decay factor (step schedule)")->capture_default_str();
+  cmd->add_option("--warmup", args->warmup, "warm-up epochs (cosine schedule)")->capture_default_str();
+  cmd->add_option("--label-smoothing", args->label_smoothing)->capture_default_str();
+  cmd->add_flag("--augment", args->augment, "random 28x28 crops of the 2-pixel-padded training images");
+  cmd->add_option("--seed", args->seed, "seed for initialization, shuffling and dropout")->capture_default_str();
+  cmd->add_option("--workers", args->workers, "data loading threads")->capture_default_str();
+  cmd->add_option("--out", args->out, "folder for checkpoints and metrics")->capture_default_str();
+  cmd->add_option("--resume", args->resume, "continue from a checkpoint (e.g. runs/lenet/last.safetensors)");
+  cmd->add_option("--max-steps", args->max_steps, "cut each epoch after this many steps (0: whole epochs)");
+  cmd->add_flag("--no-progress", args->no_progress, "no live progress bar");
+  cmd->callback([args] { run(*args); });
+}
+
+}  // namespace intrain::cli

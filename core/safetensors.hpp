@@ -1,0 +1,28 @@
+#pragma once
+// safetensors files (the Hugging Face format, read by PyTorch tooling): an 8-byte
+// little-endian header length, a JSON header mapping each tensor name to its dtype, shape
+// and byte range, an optional "__metadata__" map of strings, then the raw little-endian
+// data. Writes are atomic: a temporary file in the same folder, flushed and fsynced, then
+// renamed over the target, so an interrupted write never damages the previous file.
+#include <map>
+#include <string>
+
+#include "core/tensor.hpp"
+
+namespace intrain {
+
+struct SafetensorsFile {
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, std::string> metadata;
+};
+
+void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+// Validates the whole file (header JSON, dtypes, shapes, offsets within the data, no
+// overlaps) and throws an Error naming the file and the problem.
+SafetensorsFile load_safetensors(const std::string& path);
+
+// Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync of the folder).
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
+}  // namespace intrain

@@ -1,0 +1,139 @@
+#include "nn/layers.hpp"
+
+#include <cmath>
+#include <sstream>
+
+#include "nn/init.hpp"
+
+namespace intrain::nn {
+
+namespace {
+
+template <class... Parts>
+std::string repr(const Parts&... parts) {
+  std::ostringstream out;
+  (out << ... << parts);
+  return out.str();
+}
+
+// PyTorch's reset_parameters for Conv and Linear: kaiming_uniform(a = sqrt(5)) on the
+// weight, which is U(±1/sqrt(fan_in)), and the bias from the same bound.
+void pytorch_default_init(Tensor& weight, Tensor* bias, Generator& gen) {
+  const float bound = 1.0f / std::sqrt(static_cast<float>(init::fan_in(weight)));
+  init::uniform(weight, -bound, bound, gen);
+  if (bias && bias->defined()) init::uniform(*bias, -bound, bound, gen);
+}
+
+}  // namespace
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Conv2dOptions options,
+               Generator& gen)
+    : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size), options_(options) {
+  INTRAIN_CHECK(in_channels > 0 && out_channels > 0 && kernel_size > 0 && options.groups > 0 &&
+                    in_channels % options.groups == 0 && out_channels % options.groups == 0,
+                "Conv2d: invalid configuration ", in_channels, " -> ", out_channels, ", kernel ", kernel_size,
+                ", groups ", options.groups);
+  Tensor w = Tensor::empty({out_channels, in_channels / options.groups, kernel_size, kernel_size});
+  Tensor b = options.bias ? Tensor::empty({out_channels}) : Tensor();
+  pytorch_default_init(w, &b, gen);
+  weight = register_parameter("weight", w);
+  if (options.bias) bias = register_parameter("bias", b);
+}
+
+intrain::Conv2dOptions Conv2d::op_options() const {
+  return intrain::Conv2dOptions::square(options_.stride, options_.padding, options_.dilation, options_.groups);
+}
+
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, op_options()); }
+
+std::string Conv2d::extra_repr() const {
+  std::string s = repr(in_channels_, ", ", out_channels_, ", kernel_size=", kernel_size_);
+  if (options_.stride != 1) s += repr(", stride=", options_.stride);
+  if (options_.padding != 0) s += repr(", padding=", options_.padding);
+  if (options_.dilation != 1) s += repr(", dilation=", options_.dilation);
+  if (options_.groups != 1) s += repr(", groups=", options_.groups);
+  if (!options_.bias) s += ", bias=false";
+  return s;
+}
+
+Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias, Generator& gen) {
+  INTRAIN_CHECK(in_features > 0 && out_features > 0, "Linear: invalid sizes ", in_features, " -> ", out_features);
+  Tensor w = Tensor::empty({out_features, in_features});
+  Tensor b = with_bias ? Tensor::empty({out_features}) : Tensor();
+  pytorch_default_init(w, &b, gen);
+  weight = register_parameter("weight", w);
+  if (with_bias) bias = register_parameter("bias", b);
+}
+
+Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+
+std::string Linear::extra_repr() const {
+  return repr(weight.size(1), ", ", weight.size(0), bias.defined() ? "" : ", bias=false");
+}
+
+BatchNorm2d::BatchNorm2d(int64_t channels, float eps_, float momentum_, bool affine) : eps(eps_), momentum(momentum_) {
+  INTRAIN_CHECK(channels > 0, "BatchNorm2d: invalid channel count ", channels);
+  if (affine) {
+    weight = register_parameter("weight", Tensor::ones({channels}));
+    bias = register_parameter("bias", Tensor::zeros({channels}));
+  }
+  running_mean = register_buffer("running_mean", Tensor::zeros({channels}));
+  running_var = register_buffer("running_var", Tensor::ones({channels}));
+  num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i32));
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  INTRAIN_CHECK(x.dim() == 4, "BatchNorm2d: expects [N, C, H, W], got ", shape_str(x.shape()));
+  if (is_training()) ++num_batches_tracked.data<int32_t>()[0];
+  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+std::string BatchNorm2d::extra_repr() const {
+  return repr(running_mean.size(0), ", eps=", eps, ", momentum=", momentum, weight.defined() ? "" : ", affine=false");
+}
+
+std::string MaxPool2d::extra_repr() const {
+  return repr("kernel_size=", options_.kernel_h, ", stride=", options_.stride_h ? options_.stride_h : options_.kernel_h,
+              options_.pad_h ? repr(", padding=", options_.pad_h) : "");
+}
+
+std::string AvgPool2d::extra_repr() const {
+  return repr("kernel_size=", options_.kernel_h, ", stride=", options_.stride_h ? options_.stride_h : options_.kernel_h,
+              options_.pad_h ? repr(", padding=", options_.pad_h) : "");
+}
+
+Dropout::Dropout(float p, Generator& gen) : p_(p), gen_(&gen) {
+  INTRAIN_CHECK(p >= 0.0f && p < 1.0f, "Dropout: probability must be in [0, 1), got ", p);
+}
+
+std::string Dropout::extra_repr() const { return repr("p=", p_); }
+
+Sequential::Sequential(std::initializer_list<ModulePtr> modules) {
+  for (const ModulePtr& m : modules) add(m);
+}
+
+Sequential& Sequential::add(ModulePtr module) {
+  register_module(std::to_string(children().size()), std::move(module));
+  return *this;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (auto& [name, child] : children()) h = (*child)(h);
+  return h;
+}
+
+Residual::Residual(ModulePtr body, ModulePtr shortcut) : body_(std::move(body)), shortcut_(std::move(shortcut)) {
+  register_module("body", body_);
+  if (shortcut_) register_module("shortcut", shortcut_);
+}
+
+Tensor Residual::forward(const Tensor& x) {
+  Tensor main = (*body_)(x);
+  Tensor side = shortcut_ ? (*shortcut_)(x) : x;
+  INTRAIN_CHECK(main.shape() == side.shape(), "Residual: body output ", shape_str(main.shape()),
+                " and shortcut output ", shape_str(side.shape()), " differ");
+  return add(main, side);
+}
+
+}  // namespace intrain::nn

@@ -1,0 +1,145 @@
+// safetensors files and training checkpoints: round trips, the format on disk, atomic
+// writes, and every kind of damaged file.
+#include <doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/safetensors.hpp"
+#include "models/lenet.hpp"
+#include "nn/optimizer.hpp"
+#include "tests/temp_dir.hpp"
+#include "train/checkpoint.hpp"
+
+using namespace intrain;
+using intrain::testing::TempDir;
+
+namespace {
+
+void write_raw(const std::string& path, const std::string& header, const std::string& data) {
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  std::ofstream(path, std::ios::binary) << bytes << header << data;
+}
+
+template <class F>
+void expect_error(F&& f, const std::string& needle) {
+  try {
+    f();
+    FAIL("expected an error containing: ", needle);
+  } catch (const Error& e) {
+    INFO("message: ", e.what());
+    CHECK(std::string(e.what()).find(needle) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("safetensors round-trips tensors of every dtype with metadata") {
+  TempDir dir;
+  std::map<std::string, Tensor> tensors{
+      {"a.weight", Tensor::arange(6).reshape({2, 3})},
+      {"b", Tensor::from_vector(std::vector<int32_t>{-5, 7}, {2})},
+      {"c", Tensor::from_vector(std::vector<int8_t>{-128, 127}, {2})},
+      {"d", Tensor::from_vector(std::vector<uint8_t>{0, 255, 9}, {3})},
+      {"scalar", Tensor::scalar(2.5f)},
+      {"view", Tensor::arange(6).reshape({2, 3}).t()},  // non-contiguous input is written row-major
+  };
+  save_safetensors(dir / "x.safetensors", tensors, {{"epoch", "3"}});
+  SafetensorsFile f = load_safetensors(dir / "x.safetensors");
+  CHECK(f.metadata.at("epoch") == "3");
+  REQUIRE(f.tensors.size() == tensors.size());
+  for (auto& [name, t] : tensors) {
+    CAPTURE(name);
+    CHECK(f.tensors.at(name).shape() == t.shape());
+    CHECK(f.tensors.at(name).dtype() == t.dtype());
+    CHECK(f.tensors.at(name).to_vector<float>() == t.to_vector<float>());
+  }
+  // The layout on disk is the published one: u64 header length, JSON, aligned data.
+  std::ifstream in(dir / "x.safetensors", std::ios::binary);
+  uint64_t n = 0;
+  in.read(reinterpret_cast<char*>(&n), 8);
+  std::string header(n, ' ');
+  in.read(header.data(), static_cast<std::streamsize>(n));
+  CHECK(n % 8 == 0);
+  CHECK(header.find("\"a.weight\":{\"data_offsets\":[0,24],\"dtype\":\"F32\",\"shape\":[2,3]}") != std::string::npos);
+}
+
+TEST_CASE("safetensors reads a file written by another implementation") {
+  TempDir dir;
+  const float values[2] = {1.5f, -2.0f};
+  write_raw(dir / "ext.safetensors",
+            R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+            std::string(reinterpret_cast<const char*>(values), 8));
+  SafetensorsFile f = load_safetensors(dir / "ext.safetensors");
+  CHECK(f.tensors.at("w").to_vector<float>() == std::vector<float>{1.5f, -2.0f});
+  CHECK(f.metadata.at("format") == "pt");
+}
+
+TEST_CASE("damaged safetensors files give errors naming the file and the problem") {
+  TempDir dir;
+  const std::string p = dir / "bad.safetensors";
+  std::ofstream(p) << "abc";
+  expect_error([&] { load_safetensors(p); }, "is not a safetensors file");
+  write_raw(p, "{\"w\":", "");
+  expect_error([&] { load_safetensors(p); }, "malformed safetensors header");
+  std::string truncated(8, '\0');
+  truncated[0] = 100;
+  std::ofstream(p, std::ios::binary) << truncated << "{}";
+  expect_error([&] { load_safetensors(p); }, "is truncated");
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", std::string(8, '\0'));
+  expect_error([&] { load_safetensors(p); }, "outside the file");
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", std::string(8, '\0'));
+  expect_error([&] { load_safetensors(p); }, "needs 12 bytes");
+  write_raw(p, R"({"w":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})", std::string(8, '\0'));
+  expect_error([&] { load_safetensors(p); }, "unsupported dtype");
+  write_raw(p, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+            std::string(8, '\0'));
+  expect_error([&] { load_safetensors(p); }, "overlap");
+  write_raw(p, R"({"w":{"dtype":"F32","shape":"x","data_offsets":[0,4]}})", std::string(4, '\0'));
+  expect_error([&] { load_safetensors(p); }, "malformed entry");
+  expect_error([&] { load_safetensors(dir / "none.safetensors"); }, "cannot open");
+}
+
+TEST_CASE("writes are atomic: a failed write leaves nothing, a good one leaves no temporary") {
+  TempDir dir;
+  const std::string p = dir / "ckpt.safetensors";
+  save_safetensors(p, {{"w", Tensor::ones({3})}});
+  save_safetensors(p, {{"w", Tensor::full({3}, 2.0)}});
+  CHECK(load_safetensors(p).tensors.at("w").to_vector<float>() == std::vector<float>(3, 2.0f));
+  int files = 0;
+  for (auto& entry : std::filesystem::directory_iterator(dir.str())) files += entry.is_regular_file();
+  CHECK(files == 1);
+  CHECK_THROWS_AS(write_file_atomically(dir / "no/such/folder/x", "data"), Error);
+  // Invalid input is rejected before anything is written: the previous file stays intact.
+  CHECK_THROWS_AS(save_safetensors(p, {{"__metadata__", Tensor::ones({1})}}), Error);
+  CHECK(load_safetensors(p).tensors.at("w").to_vector<float>() == std::vector<float>(3, 2.0f));
+}
+
+TEST_CASE("training checkpoints hold model, optimizer and run state") {
+  TempDir dir;
+  Generator gen(1);
+  auto model = models::lenet5_bn(gen);
+  nn::SGD optimizer(model->named_parameters(), 0.1, nn::SgdOptions{0.9});
+  for (auto& [name, p] : model->named_parameters()) p.impl()->grad = Tensor::ones(p.shape());
+  optimizer.step();
+  train::RunState state{2, 123, 0.75, "lenet5_bn", gen.state()};
+  train::save_checkpoint(dir / "c.safetensors", *model, &optimizer, state);
+
+  Generator other(2);
+  auto restored = models::lenet5_bn(other);
+  nn::SGD restored_optimizer(restored->named_parameters(), 0.1, nn::SgdOptions{0.9});
+  train::RunState loaded = train::load_checkpoint(dir / "c.safetensors", *restored, &restored_optimizer);
+  CHECK(loaded.epoch == 2);
+  CHECK(loaded.global_step == 123);
+  CHECK(loaded.best_accuracy == doctest::Approx(0.75));
+  CHECK(loaded.model_name == "lenet5_bn");
+  CHECK(loaded.rng_state == gen.state());
+  CHECK(restored_optimizer.steps() == 1);
+  for (auto& [name, t] : model->state_dict()) CHECK(restored->state_dict().at(name).to_vector<float>() == t.to_vector<float>());
+
+  // A checkpoint of another model: the error names the tensor and both shapes.
+  auto lenet = models::lenet(gen);
+  expect_error([&] { train::load_checkpoint(dir / "c.safetensors", *lenet); }, "does not fit the model");
+  expect_error([&] { train::load_checkpoint(dir / "c.safetensors", *lenet); }, "'0.weight' has shape [6, 1, 5, 5]");
+}

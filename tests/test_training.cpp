@@ -1,0 +1,126 @@
+// End-to-end training on generated digits-like data: the model learns, a resumed run
+// continues exactly like an uninterrupted one, and a diverging run stops cleanly.
+#include <doctest.h>
+
+#include "core/safetensors.hpp"
+#include "data/mnist.hpp"
+#include "models/lenet.hpp"
+#include "tests/temp_dir.hpp"
+#include "train/trainer.hpp"
+
+using namespace intrain;
+using intrain::testing::TempDir;
+
+namespace {
+
+// 28x28 images where class k is a bright 6x6 square at one of ten places, plus noise.
+std::shared_ptr<data::MnistDataset> squares(int64_t n, uint64_t seed) {
+  Generator gen(seed);
+  std::vector<uint8_t> pixels(static_cast<size_t>(n * 784)), labels(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const auto k = static_cast<int64_t>(gen.next_u64() % 10);
+    labels[static_cast<size_t>(i)] = static_cast<uint8_t>(k);
+    for (int64_t p = 0; p < 784; ++p) pixels[static_cast<size_t>(i * 784 + p)] = static_cast<uint8_t>(gen.next_u64() % 60);
+    const int64_t top = 2 + (k / 5) * 14, left = 1 + (k % 5) * 5;
+    for (int64_t y = top; y < top + 6; ++y)
+      for (int64_t x = left; x < left + 5; ++x) pixels[static_cast<size_t>(i * 784 + y * 28 + x)] = 250;
+  }
+  return std::make_shared<data::MnistDataset>(pixels, labels, 28, 28, data::normalize({0.2f}, {0.3f}));
+}
+
+struct Run {
+  std::shared_ptr<nn::Sequential> model;
+  std::unique_ptr<nn::SGD> optimizer;
+};
+
+Run fresh_run(uint64_t seed) {
+  Generator gen(seed);
+  Run r{models::lenet5_bn(gen), nullptr};
+  r.optimizer = std::make_unique<nn::SGD>(r.model->named_parameters(), 0.05, nn::SgdOptions{0.9});
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("LeNet learns generated data well above chance in seconds") {
+  Generator gen(1);
+  auto model = models::lenet(gen);
+  nn::SGD optimizer(model->named_parameters(), 0.05, nn::SgdOptions{0.9});
+  data::DataLoader train_loader(squares(640, 1), {32, true, 1, false, 1, 2});
+  data::DataLoader test_loader(squares(200, 2), {100, false, 0, false, 0, 1});
+  train::RunState state;
+  const auto results = train::fit(*model, optimizer, nn::ConstantLr(), train_loader, &test_loader,
+                                  {.epochs = 2, .base_lr = 0.05, .progress = false}, state);
+  REQUIRE(results.size() == 2);
+  MESSAGE("test accuracy after 2 short epochs: ", results.back().test_accuracy);
+  CHECK(results.back().test_accuracy > 0.8);  // chance is 0.1
+  CHECK(results.back().train_loss < results.front().train_loss);
+  const train::EvalResult eval = train::evaluate(*model, test_loader);
+  CHECK(eval.count == 200);
+  int64_t total = 0;
+  for (auto& row : eval.confusion)
+    for (int64_t n : row) total += n;
+  CHECK(total == 200);
+}
+
+TEST_CASE("resuming from a checkpoint continues exactly like an uninterrupted run") {
+  TempDir dir;
+  manual_seed(7);
+  auto dataset = squares(256, 3);
+  const train::FitOptions two_epochs{.epochs = 2, .base_lr = 0.05, .progress = false};
+
+  // Uninterrupted: two epochs.
+  Run straight = fresh_run(11);
+  data::DataLoader loader_a(dataset, {32, true, 4, false, 1, 2});
+  train::RunState state_a;
+  const auto full = train::fit(*straight.model, *straight.optimizer, nn::ConstantLr(), loader_a, nullptr, two_epochs,
+                               state_a);
+
+  // Interrupted: one epoch, checkpoint, then a new process-like start from the checkpoint.
+  manual_seed(7);
+  Run first = fresh_run(11);
+  data::DataLoader loader_b(dataset, {32, true, 4, false, 2, 2});
+  train::RunState state_b;
+  train::FitOptions one_epoch = two_epochs;
+  one_epoch.epochs = 1;
+  one_epoch.out_dir = dir.str();
+  train::fit(*first.model, *first.optimizer, nn::ConstantLr(), loader_b, nullptr, one_epoch, state_b);
+
+  manual_seed(999);  // whatever the global generator holds, the checkpoint restores it
+  Run resumed = fresh_run(12);
+  train::RunState state_c = train::load_checkpoint(dir / "last.safetensors", *resumed.model, resumed.optimizer.get());
+  default_generator().set_state(state_c.rng_state);
+  CHECK(state_c.epoch == 1);
+  data::DataLoader loader_c(dataset, {32, true, 4, false, 0, 2});
+  const auto rest = train::fit(*resumed.model, *resumed.optimizer, nn::ConstantLr(), loader_c, nullptr, two_epochs,
+                               state_c);
+  REQUIRE(rest.size() == 1);
+  CHECK(rest[0].train_loss == full[1].train_loss);
+  for (auto& [name, t] : straight.model->state_dict())
+    CHECK(resumed.model->state_dict().at(name).to_vector<float>() == t.to_vector<float>());
+  CHECK(state_c.global_step == state_a.global_step);
+}
+
+TEST_CASE("a diverging run stops with a message and keeps the last good checkpoint") {
+  TempDir dir;
+  auto dataset = squares(128, 5);
+  Run run = fresh_run(3);
+  data::DataLoader loader(dataset, {32, false, 0, false, 0, 1});
+  train::RunState state;
+  train::FitOptions options{.epochs = 1, .base_lr = 0.05, .out_dir = dir.str(), .progress = false};
+  train::fit(*run.model, *run.optimizer, nn::ConstantLr(), loader, nullptr, options, state);
+  const auto good = load_safetensors(dir / "last.safetensors").tensors.at("0.weight").to_vector<float>();
+  // Poison a weight: the next forward pass produces NaN logits.
+  run.model->named_parameters()[0].second.data<float>()[0] = NAN;
+  options.epochs = 2;
+  try {
+    train::fit(*run.model, *run.optimizer, nn::ConstantLr(), loader, nullptr, options, state);
+    FAIL("expected divergence to stop training");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    CHECK(m.find("training diverged") != std::string::npos);
+    CHECK(m.find("epoch 2, step 1") != std::string::npos);
+    CHECK(m.find("intact") != std::string::npos);
+  }
+  CHECK(load_safetensors(dir / "last.safetensors").tensors.at("0.weight").to_vector<float>() == good);
+}

@@ -1,0 +1,157 @@
+#include "train/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/autograd.hpp"
+#include "train/progress.hpp"
+
+namespace intrain::train {
+
+namespace {
+
+int64_t count_correct(const Tensor& logits, const Tensor& labels) {
+  const auto predicted = argmax(logits, 1).to_vector<int32_t>();
+  const int32_t* truth = labels.data<int32_t>();
+  int64_t right = 0;
+  for (size_t i = 0; i < predicted.size(); ++i) right += predicted[i] == truth[i];
+  return right;
+}
+
+// Appends one epoch to metrics.jsonl and metrics.csv (with a header when the file is new).
+void append_metrics(const std::string& dir, const EpochResult& r) {
+  const nlohmann::json line = {{"epoch", r.epoch},
+                               {"train_loss", r.train_loss},
+                               {"train_accuracy", r.train_accuracy},
+                               {"test_loss", r.test_loss},
+                               {"test_accuracy", r.test_accuracy},
+                               {"lr", r.lr},
+                               {"seconds", r.seconds},
+                               {"images_per_second", r.images_per_second},
+                               {"peak_memory_mib", r.peak_memory_mib}};
+  std::ofstream(dir + "/metrics.jsonl", std::ios::app) << line.dump() << "\n";
+  const std::string csv = dir + "/metrics.csv";
+  const bool fresh = !std::filesystem::exists(csv);
+  std::ofstream out(csv, std::ios::app);
+  if (fresh) out << "epoch,train_loss,train_accuracy,test_loss,test_accuracy,lr,seconds,images_per_second,peak_memory_mib\n";
+  out << r.epoch << ',' << r.train_loss << ',' << r.train_accuracy << ',' << r.test_loss << ',' << r.test_accuracy
+      << ',' << r.lr << ',' << r.seconds << ',' << r.images_per_second << ',' << r.peak_memory_mib << "\n";
+  INTRAIN_CHECK(out.good(), "writing metrics to '", csv, "' failed");
+}
+
+}  // namespace
+
+EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  const int64_t classes = loader.dataset().num_classes();
+  EvalResult result;
+  result.confusion.assign(static_cast<size_t>(classes), std::vector<int64_t>(static_cast<size_t>(classes), 0));
+  double loss_sum = 0;
+  int64_t correct = 0;
+  loader.start_epoch(0);
+  data::Batch batch;
+  while (loader.next(batch)) {
+    Tensor logits = model(batch.images);
+    loss_sum += static_cast<double>(cross_entropy(logits, batch.labels, Reduction::sum).item());
+    const auto predicted = argmax(logits, 1).to_vector<int32_t>();
+    const int32_t* truth = batch.labels.data<int32_t>();
+    for (size_t i = 0; i < predicted.size(); ++i) {
+      correct += predicted[i] == truth[i];
+      ++result.confusion[static_cast<size_t>(truth[i])][static_cast<size_t>(predicted[i])];
+    }
+    result.count += batch.labels.numel();
+  }
+  model.train(was_training);
+  result.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, result.count));
+  result.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, result.count));
+  return result;
+}
+
+std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const nn::LrSchedule& schedule,
+                             data::DataLoader& train_loader, data::DataLoader* test_loader, const FitOptions& options,
+                             RunState& state) {
+  if (!options.out_dir.empty()) std::filesystem::create_directories(options.out_dir);
+  const nn::CrossEntropyLoss criterion(options.label_smoothing);
+  const int64_t steps_per_epoch = options.max_steps_per_epoch > 0
+                                      ? std::min(options.max_steps_per_epoch, train_loader.batches_per_epoch())
+                                      : train_loader.batches_per_epoch();
+  std::vector<EpochResult> results;
+  for (int64_t epoch = state.epoch; epoch < options.epochs; ++epoch) {
+    model.train();
+    train_loader.start_epoch(epoch);
+    const int64_t images_in_epoch =
+        std::min(train_loader.dataset().size(), steps_per_epoch * train_loader.options().batch_size);
+    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.epochs), images_in_epoch,
+                    options.progress);
+    const auto start = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    int64_t images = 0, correct = 0;
+    data::Batch batch;
+    for (int64_t step = 0; step < steps_per_epoch && train_loader.next(batch); ++step) {
+      optimizer.set_lr(schedule.lr(options.base_lr, epoch, step, steps_per_epoch));
+      Tensor logits = model(batch.images);
+      Tensor loss = criterion(logits, batch.labels);
+      const float loss_value = loss.item();
+      if (!std::isfinite(loss_value)) {
+        bar.finish("");
+        throw Error("training diverged: the loss is " + std::to_string(loss_value) + " at epoch " +
+                    std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
+                    "; try a lower learning rate" +
+                    (options.out_dir.empty() ? "" : ". The last good checkpoint in '" + options.out_dir + "' is intact"));
+      }
+      optimizer.zero_grad();
+      loss.backward();
+      optimizer.step();
+      ++state.global_step;
+      const int64_t n = batch.labels.numel();
+      loss_sum += static_cast<double>(loss_value) * static_cast<double>(n);
+      images += n;
+      {
+        NoGradGuard no_grad;
+        correct += count_correct(logits.detach(), batch.labels);
+      }
+      bar.update(images, loss_sum / static_cast<double>(images));
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EpochResult r;
+    r.epoch = epoch + 1;
+    r.train_loss = loss_sum / static_cast<double>(std::max<int64_t>(1, images));
+    r.train_accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, images));
+    r.lr = optimizer.lr();
+    r.seconds = seconds;
+    r.images_per_second = static_cast<double>(images) / seconds;
+    if (test_loader) {
+      const EvalResult test = evaluate(model, *test_loader);
+      r.test_loss = test.loss;
+      r.test_accuracy = test.accuracy;
+    }
+    r.peak_memory_mib = peak_memory_mib();
+    char summary[256];
+    std::snprintf(summary, sizeof summary,
+                  "epoch %lld/%lld  train loss %.4f  train acc %.2f%%  test loss %.4f  test acc %.2f%%  "
+                  "%.1fs (%.0f img/s)",
+                  static_cast<long long>(r.epoch), static_cast<long long>(options.epochs), r.train_loss,
+                  100 * r.train_accuracy, r.test_loss, 100 * r.test_accuracy, r.seconds, r.images_per_second);
+    bar.finish(summary);
+    state.epoch = epoch + 1;
+    state.rng_state = default_generator().state();
+    if (!options.out_dir.empty()) {
+      if (test_loader && r.test_accuracy > state.best_accuracy) {
+        state.best_accuracy = r.test_accuracy;
+        save_checkpoint(options.out_dir + "/best.safetensors", model, &optimizer, state);
+      }
+      save_checkpoint(options.out_dir + "/last.safetensors", model, &optimizer, state);
+      append_metrics(options.out_dir, r);
+    }
+    results.push_back(r);
+  }
+  return results;
+}
+
+}  // namespace intrain::train

@@ -1,0 +1,49 @@
+#pragma once
+// The training loop shared by `intrain train` and the tests: epochs of forward, loss,
+// backward and optimizer steps over a DataLoader, evaluation after each epoch, a metrics
+// file (JSON lines and CSV), best and last checkpoints, and a stop with a clear message
+// when the loss stops being finite.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "data/loader.hpp"
+#include "nn/loss.hpp"
+#include "nn/lr_schedule.hpp"
+#include "nn/module.hpp"
+#include "nn/optimizer.hpp"
+#include "train/checkpoint.hpp"
+
+namespace intrain::train {
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;  // top-1, in [0, 1]
+  int64_t count = 0;
+  std::vector<std::vector<int64_t>> confusion;  // [true class][predicted class]
+};
+
+EvalResult evaluate(nn::Module& model, data::DataLoader& loader);
+
+struct EpochResult {
+  int64_t epoch = 0;  // 1-based
+  double train_loss = 0, train_accuracy = 0;
+  double test_loss = 0, test_accuracy = 0;
+  double lr = 0, seconds = 0, images_per_second = 0, peak_memory_mib = 0;
+};
+
+struct FitOptions {
+  int64_t epochs = 1;  // the epoch to stop after (resumed runs continue to it)
+  double base_lr = 0.01;
+  float label_smoothing = 0;
+  std::string out_dir;  // checkpoints and metrics go here; empty: none written
+  bool progress = true;
+  int64_t max_steps_per_epoch = 0;  // 0: whole epochs (benchmarks and tests cut them short)
+};
+
+// Trains from state.epoch to options.epochs; updates `state` as it goes.
+std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const nn::LrSchedule& schedule,
+                             data::DataLoader& train_loader, data::DataLoader* test_loader, const FitOptions& options,
+                             RunState& state);
+
+}  // namespace intrain::train
