@@ -42,8 +42,7 @@ void ProgressBar::draw(int64_t done, double loss, bool final) {
 }
 
 void ProgressBar::finish(const std::string& summary) {
-  if (!enabled_) return;
-  if (tty_) std::fprintf(stderr, "\r\033[K");
+  if (enabled_ && tty_) std::fprintf(stderr, "\r\033[K");
   std::fprintf(stderr, "%s\n", summary.c_str());
 }
 

@@ -12,6 +12,7 @@ class ProgressBar {
  public:
   ProgressBar(std::string label, int64_t total_images, bool enabled = true);
   void update(int64_t images_done, double running_loss);
+  // Clears the bar and prints the epoch's summary line (also when the bar is disabled).
   void finish(const std::string& summary);
 
  private:

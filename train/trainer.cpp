@@ -99,7 +99,7 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
       Tensor loss = criterion(logits, batch.labels);
       const float loss_value = loss.item();
       if (!std::isfinite(loss_value)) {
-        bar.finish("");
+        bar.finish("stopped: the loss is not finite");
         throw Error("training diverged: the loss is " + std::to_string(loss_value) + " at epoch " +
                     std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
                     "; try a lower learning rate" +
@@ -133,11 +133,14 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
     }
     r.peak_memory_mib = peak_memory_mib();
     char summary[256];
-    std::snprintf(summary, sizeof summary,
-                  "epoch %lld/%lld  train loss %.4f  train acc %.2f%%  test loss %.4f  test acc %.2f%%  "
-                  "%.1fs (%.0f img/s)",
-                  static_cast<long long>(r.epoch), static_cast<long long>(options.epochs), r.train_loss,
-                  100 * r.train_accuracy, r.test_loss, 100 * r.test_accuracy, r.seconds, r.images_per_second);
+    int written = std::snprintf(summary, sizeof summary, "epoch %lld/%lld  train loss %.4f  train acc %.2f%%",
+                                static_cast<long long>(r.epoch), static_cast<long long>(options.epochs),
+                                r.train_loss, 100 * r.train_accuracy);
+    if (test_loader)
+      written += std::snprintf(summary + written, sizeof summary - static_cast<size_t>(written),
+                               "  test loss %.4f  test acc %.2f%%", r.test_loss, 100 * r.test_accuracy);
+    std::snprintf(summary + written, sizeof summary - static_cast<size_t>(written), "  %.1fs (%.0f img/s)", r.seconds,
+                  r.images_per_second);
     bar.finish(summary);
     state.epoch = epoch + 1;
     state.rng_state = default_generator().state();
