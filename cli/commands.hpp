@@ -7,5 +7,6 @@ namespace intrain::cli {
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_summary_command(CLI::App& app);
+void add_quant_commands(CLI::App& app);  // ptq, qat, quant-report
 
 }  // namespace intrain::cli

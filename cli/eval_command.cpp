@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
-#include "models/registry.hpp"
+#include "cli/model_loading.hpp"
 #include "train/datasets.hpp"
 #include "train/trainer.hpp"
 
@@ -17,8 +17,8 @@ struct EvalArgs {
 };
 
 void run(const EvalArgs& a) {
-  nn::ModulePtr model = models::make_model(a.model);
-  train::load_checkpoint(a.checkpoint, *model);
+  // Fake-quantized checkpoints carry their quantization config and evaluate as such.
+  nn::ModulePtr model = load_model(a.model, a.checkpoint).model;
   auto test_set = train::make_dataset(a.dataset, data::Split::test, a.data_root);
   data::DataLoader loader(test_set, {a.batch_size, false, 0, false, 1, 2});
   const train::EvalResult r = train::evaluate(*model, loader);

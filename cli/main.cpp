@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   intrain::cli::add_train_command(app);
   intrain::cli::add_eval_command(app);
   intrain::cli::add_summary_command(app);
+  intrain::cli::add_quant_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -23,6 +23,7 @@ Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor pow(const Tensor& x, float exponent);
+Tensor abs(const Tensor& x);  // gradient sign(x), 0 at 0
 // The shape a and b broadcast to; `op` names the caller in the error.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 // Sums `t` down to `shape` (which t's shape broadcasts from): the adjoint of broadcasting.

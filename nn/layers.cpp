@@ -84,8 +84,9 @@ BatchNorm2d::BatchNorm2d(int64_t channels, float eps_, float momentum_, bool aff
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
   INTRAIN_CHECK(x.dim() == 4, "BatchNorm2d: expects [N, C, H, W], got ", shape_str(x.shape()));
-  if (is_training()) ++num_batches_tracked.data<int32_t>()[0];
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  const bool batch_statistics = is_training() && !frozen_stats;
+  if (batch_statistics) ++num_batches_tracked.data<int32_t>()[0];
+  return batch_norm(x, weight, bias, running_mean, running_var, batch_statistics, momentum, eps);
 }
 
 std::string BatchNorm2d::extra_repr() const {

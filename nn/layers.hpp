@@ -54,6 +54,9 @@ class BatchNorm2d : public Module {
   Tensor running_mean, running_var;  // buffers
   Tensor num_batches_tracked;        // buffer (i32), as PyTorch saves it
   float eps, momentum;
+  // Frozen statistics: normalize with the running statistics and stop updating them even
+  // in training mode (quantization-aware training freezes BN after some epochs).
+  bool frozen_stats = false;
 };
 
 class ReLU : public Module {

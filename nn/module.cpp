@@ -10,7 +10,7 @@ namespace intrain::nn {
 
 Tensor Module::operator()(const Tensor& x) {
   Tensor out = forward(x);
-  detail::record_output_shape(this, out);
+  detail::record_output(this, out);
   return out;
 }
 
@@ -50,6 +50,16 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   check_new_name(name);
   INTRAIN_CHECK(module != nullptr, type_name(), ": child '", name, "' is null");
   children_.emplace_back(name, std::move(module));
+}
+
+void Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {
+  INTRAIN_CHECK(module != nullptr, type_name(), ": replacement for child '", name, "' is null");
+  for (auto& [child_name, child] : children_)
+    if (child_name == name) {
+      child = std::move(module);
+      return;
+    }
+  throw Error(type_name() + ": no child named '" + name + "' to replace");
 }
 
 namespace {

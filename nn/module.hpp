@@ -43,6 +43,9 @@ class Module {
   // every shape must agree; the error names each missing, unexpected or mis-shaped tensor.
   void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
   void zero_grad();
+  // Swaps the child registered as `name` for another module (model transforms such as
+  // quantization use this); the name, and so the dotted paths below it, stay.
+  void replace_child(const std::string& name, std::shared_ptr<Module> module);
 
  protected:
   // Registers and returns the tensor (the module keeps its own handle to the same tensor).

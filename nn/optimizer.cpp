@@ -66,8 +66,11 @@ SGD::SGD(NamedParameters params, double lr, SgdOptions options) : Optimizer(std:
 void SGD::step() {
   NoGradGuard no_grad;
   const auto lr = static_cast<float>(lr_), momentum = static_cast<float>(options_.momentum);
-  const auto dampening = static_cast<float>(options_.dampening), wd = static_cast<float>(options_.weight_decay);
+  const auto dampening = static_cast<float>(options_.dampening);
   for (auto& [name, p] : params_) {
+    auto special = options_.weight_decay_by_name.find(name);
+    const auto wd = static_cast<float>(special != options_.weight_decay_by_name.end() ? special->second
+                                                                                         : options_.weight_decay);
     Tensor grad_t = p.grad();
     if (!grad_t.defined()) continue;
     grad_t = grad_t.contiguous();

@@ -40,6 +40,9 @@ class Optimizer {
 struct SgdOptions {
   double momentum = 0, dampening = 0, weight_decay = 0;
   bool nesterov = false;
+  // Weight decay for particular parameters by name, in place of weight_decay (e.g. PACT's
+  // clipping levels, which QuantLib's PACT-SGD decays on their own).
+  std::map<std::string, double> weight_decay_by_name = {};
 };
 
 // PyTorch's SGD: g += wd·p; buf = momentum·buf + (1 − dampening)·g (buf = g at the first

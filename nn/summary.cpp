@@ -10,7 +10,26 @@
 namespace intrain::nn {
 
 namespace {
-thread_local std::map<const Module*, Shape>* g_recorder = nullptr;
+thread_local std::map<const Module*, Tensor>* g_recorder = nullptr;
+
+// Runs the model in eval mode with outputs recorded, restoring the mode afterwards.
+std::map<const Module*, Tensor> run_recorded(Module& model, const Tensor& input) {
+  std::map<const Module*, Tensor> outputs;
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  g_recorder = &outputs;
+  try {
+    model(input);
+  } catch (...) {
+    g_recorder = nullptr;
+    model.train(was_training);
+    throw;
+  }
+  g_recorder = nullptr;
+  model.train(was_training);
+  return outputs;
+}
 
 std::string with_commas(int64_t n) {
   std::string digits = std::to_string(n), out;
@@ -22,27 +41,22 @@ std::string with_commas(int64_t n) {
 }
 }  // namespace
 
-void detail::record_output_shape(const Module* module, const Tensor& output) {
-  if (g_recorder && output.defined()) (*g_recorder)[module] = output.shape();
+void detail::record_output(const Module* module, const Tensor& output) {
+  if (g_recorder && output.defined()) (*g_recorder)[module] = output;
+}
+
+std::map<std::string, Tensor> capture_outputs(Module& model, const Tensor& input) {
+  const auto outputs = run_recorded(model, input);
+  std::map<std::string, Tensor> named;
+  for (auto& [name, module] : model.named_modules()) {
+    auto found = outputs.find(module);
+    if (found != outputs.end()) named.emplace(name, found->second);
+  }
+  return named;
 }
 
 std::string summary(Module& model, const Shape& input_shape) {
-  std::map<const Module*, Shape> shapes;
-  const bool was_training = model.is_training();
-  model.eval();
-  {
-    NoGradGuard no_grad;
-    g_recorder = &shapes;
-    try {
-      model(Tensor::zeros(input_shape));
-    } catch (...) {
-      g_recorder = nullptr;
-      model.train(was_training);
-      throw;
-    }
-    g_recorder = nullptr;
-  }
-  model.train(was_training);
+  const auto shapes = run_recorded(model, Tensor::zeros(input_shape));
 
   struct Row {
     std::string name, type, shape, params;
@@ -58,7 +72,7 @@ std::string summary(Module& model, const Shape& input_shape) {
     std::string type = std::string(2 * depth, ' ') + module->type_name();
     if (!module->extra_repr().empty()) type += "(" + module->extra_repr() + ")";
     auto found = shapes.find(module);
-    rows.push_back({name, type, found == shapes.end() ? "--" : shape_str(found->second),
+    rows.push_back({name, type, found == shapes.end() ? "--" : shape_str(found->second.shape()),
                     own ? with_commas(own) : "--"});
   }
   size_t w[4] = {5, 4, 12, 7};

@@ -1,6 +1,7 @@
 #pragma once
 // A torchinfo-style table of a model: each layer's dotted name, type, output shape and
 // parameter count, found by running one forward pass on an example input.
+#include <map>
 #include <string>
 
 #include "nn/module.hpp"
@@ -9,9 +10,13 @@ namespace intrain::nn {
 
 std::string summary(Module& model, const Shape& input_shape);
 
+// Runs model(input) without gradients and returns every module's output by its dotted
+// name (the whole model's under ""), for per-layer comparisons such as quantization SQNR.
+std::map<std::string, Tensor> capture_outputs(Module& model, const Tensor& input);
+
 namespace detail {
-// Called by Module::operator(); records the output shape while a summary is running.
-void record_output_shape(const Module* module, const Tensor& output);
+// Called by Module::operator(); records the output while a summary or capture is running.
+void record_output(const Module* module, const Tensor& output);
 }  // namespace detail
 
 }  // namespace intrain::nn

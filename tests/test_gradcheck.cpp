@@ -40,6 +40,7 @@ TEST_CASE("gradcheck: scalar arithmetic and unary ops") {
   check_gradients([](auto& in) { return pow(in[0], 3.0f); }, {rnd({2, 3}, 6)});
   check_gradients([](auto& in) { return pow(in[0], 2.0f); }, {rnd({2, 3}, 7)});
   check_gradients([](auto& in) { return pow(in[0], -1.5f); }, {positive({2, 3}, 8)});
+  check_gradients([](auto& in) { return abs(in[0]); }, {randn_avoiding({2, 3}, 9, {0.0f})});
 }
 
 TEST_CASE("gradcheck: sum and mean, all and along dims") {

@@ -21,7 +21,35 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const nn:
       {"best_accuracy", std::to_string(state.best_accuracy)},
       {"rng_state", state.rng_state},
   };
+  if (!state.quant_config.empty()) metadata["quant_config"] = state.quant_config;
   save_safetensors(path, tensors, metadata);
+}
+
+namespace {
+
+RunState state_from_metadata(const std::string& path, const std::map<std::string, std::string>& metadata) {
+  RunState state;
+  auto meta = [&](const std::string& key) {
+    auto found = metadata.find(key);
+    return found == metadata.end() ? std::string() : found->second;
+  };
+  try {
+    if (!meta("epoch").empty()) state.epoch = std::stoll(meta("epoch"));
+    if (!meta("global_step").empty()) state.global_step = std::stoll(meta("global_step"));
+    if (!meta("best_accuracy").empty()) state.best_accuracy = std::stod(meta("best_accuracy"));
+  } catch (const std::exception&) {
+    throw Error("checkpoint '" + path + "' has malformed run metadata");
+  }
+  state.model_name = meta("model");
+  state.rng_state = meta("rng_state");
+  state.quant_config = meta("quant_config");
+  return state;
+}
+
+}  // namespace
+
+RunState read_checkpoint_state(const std::string& path) {
+  return state_from_metadata(path, load_safetensors(path).metadata);
 }
 
 RunState load_checkpoint(const std::string& path, nn::Module& model, nn::Optimizer* optimizer) {
@@ -36,20 +64,7 @@ RunState load_checkpoint(const std::string& path, nn::Module& model, nn::Optimiz
   } catch (const Error& e) {
     throw Error("checkpoint '" + path + "' does not fit the model: " + e.what());
   }
-  RunState state;
-  auto meta = [&](const std::string& key) {
-    auto found = file.metadata.find(key);
-    return found == file.metadata.end() ? std::string() : found->second;
-  };
-  try {
-    if (!meta("epoch").empty()) state.epoch = std::stoll(meta("epoch"));
-    if (!meta("global_step").empty()) state.global_step = std::stoll(meta("global_step"));
-    if (!meta("best_accuracy").empty()) state.best_accuracy = std::stod(meta("best_accuracy"));
-  } catch (const std::exception&) {
-    throw Error("checkpoint '" + path + "' has malformed run metadata");
-  }
-  state.model_name = meta("model");
-  state.rng_state = meta("rng_state");
+  RunState state = state_from_metadata(path, file.metadata);
   if (optimizer) {
     INTRAIN_CHECK(!optimizer_state.empty(), "checkpoint '", path, "' holds no optimizer state to resume from");
     optimizer->load_state_dict(optimizer_state);

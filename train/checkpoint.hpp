@@ -17,7 +17,12 @@ struct RunState {
   double best_accuracy = 0;
   std::string model_name;
   std::string rng_state;  // the default generator (dropout), to resume exactly
+  std::string quant_config;  // JSON of the quantization config for fake-quantized models; empty for float
 };
+
+// The run state stored in a checkpoint's metadata, without loading any tensor into a model
+// (to learn which model and quantization config to build before loading).
+RunState read_checkpoint_state(const std::string& path);
 
 void save_checkpoint(const std::string& path, const nn::Module& model, const nn::Optimizer* optimizer,
                      const RunState& state);

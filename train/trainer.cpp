@@ -84,6 +84,7 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
   std::vector<EpochResult> results;
   for (int64_t epoch = state.epoch; epoch < options.epochs; ++epoch) {
     model.train();
+    if (options.on_epoch_start) options.on_epoch_start(epoch);
     train_loader.start_epoch(epoch);
     const int64_t images_in_epoch =
         std::min(train_loader.dataset().size(), steps_per_epoch * train_loader.options().batch_size);

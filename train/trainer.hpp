@@ -39,6 +39,8 @@ struct FitOptions {
   std::string out_dir;  // checkpoints and metrics go here; empty: none written
   bool progress = true;
   int64_t max_steps_per_epoch = 0;  // 0: whole epochs (benchmarks and tests cut them short)
+  // Called before each epoch (0-based) trains; QAT freezes batch norm from here.
+  std::function<void(int64_t epoch)> on_epoch_start;
 };
 
 // Trains from state.epoch to options.epochs; updates `state` as it goes.

@@ -199,6 +199,19 @@ Tensor sqrt(const Tensor& x) {
   });
 }
 
+Tensor abs(const Tensor& x) {
+  Tensor out = unary_forward(UnaryOp::abs, "abs", x);
+  Tensor xd = x.detach();
+  return record(out, "abs", {x}, [xd](const Tensor& g) {
+    Tensor sign = Tensor::empty(xd.shape());
+    Tensor xc = xd.contiguous();
+    const float* px = xc.data<float>();
+    float* ps = sign.data<float>();
+    for (int64_t i = 0; i < xc.numel(); ++i) ps[i] = px[i] > 0 ? 1.0f : (px[i] < 0 ? -1.0f : 0.0f);
+    return std::vector<Tensor>{mul(g, sign)};
+  });
+}
+
 Tensor pow(const Tensor& x_in, float exponent) {
   detail::check_defined_f32(x_in, "pow", "input");
   Tensor out;

@@ -1,0 +1,36 @@
+#include "cli/model_loading.hpp"
+
+#include "core/safetensors.hpp"
+#include "models/registry.hpp"
+
+namespace intrain::cli {
+
+void check_model_matches(const train::RunState& state, const std::string& model_name, const std::string& path) {
+  INTRAIN_CHECK(state.model_name.empty() || state.model_name == model_name, "checkpoint '", path, "' holds a ",
+                state.model_name, ", not a ", model_name, " (pass --model ", state.model_name, ")");
+}
+
+LoadedModel load_model(const std::string& model_name, const std::string& checkpoint) {
+  LoadedModel out;
+  out.state = train::read_checkpoint_state(checkpoint);
+  check_model_matches(out.state, model_name, checkpoint);
+  out.model = models::make_model(model_name);
+  if (!out.state.quant_config.empty()) {
+    out.quant = quant::QuantConfig::from_json(out.state.quant_config);
+    out.layers = quant::prepare_qat(*out.model, *out.quant);
+  }
+  train::load_checkpoint(checkpoint, *out.model);
+  return out;
+}
+
+nn::ModulePtr load_float_weights(const std::string& model_name, const std::string& checkpoint) {
+  nn::ModulePtr model = models::make_model(model_name);
+  const auto expected = model->state_dict();
+  std::map<std::string, Tensor> floats;
+  for (auto& [name, t] : load_safetensors(checkpoint).tensors)
+    if (expected.count(name)) floats.emplace(name, t);
+  model->load_state_dict(floats);  // strict: every float tensor must be there
+  return model;
+}
+
+}  // namespace intrain::cli

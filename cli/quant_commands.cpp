@@ -1,0 +1,202 @@
+// intrain ptq / qat / quant-report: post-training quantization, quantization-aware
+// training, and the per-layer cost of quantization.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/model_loading.hpp"
+#include "core/threads.hpp"
+#include "nn/layers.hpp"
+#include "quant/report.hpp"
+#include "train/datasets.hpp"
+#include "train/trainer.hpp"
+
+namespace intrain::cli {
+
+namespace {
+
+struct QuantArgs {
+  std::string model = "lenet", checkpoint, dataset = "mnist", data_root = "data", out;
+  std::string preset = "w8a8", observer = "minmax", algo = "minmax", resume;
+  int wbits = 4, abits = 4, first_last_bits = 0;
+  int64_t calib_batches = 16, epochs = 2, batch_size = 64, freeze_bn_epoch = -1, report_images = 256, max_steps = 0;
+  double lr = 0.001, momentum = 0.9, weight_decay = 0.0, pact_decay = 0.0;
+  bool per_tensor = false, clamp_only = false, no_progress = false;
+  uint64_t seed = 1;
+};
+
+// The first conv/linear and the last linear at `bits` (N2D2's and QuantLib's convention).
+void add_first_last_override(quant::QuantConfig& config, nn::Module& model, int bits) {
+  std::vector<std::string> weight_layers;
+  for (auto& [name, m] : model.named_modules())
+    if (dynamic_cast<nn::Conv2d*>(m) || dynamic_cast<nn::Linear*>(m)) weight_layers.push_back(name);
+  INTRAIN_CHECK(!weight_layers.empty(), "--first-last-bits: the model has no conv or linear layer");
+  config.overrides.push_back({weight_layers.front(), bits, 0});
+  config.overrides.push_back({weight_layers.back(), bits, 0});
+}
+
+void print_accuracy(const char* what, const train::EvalResult& r) {
+  std::printf("%-24s loss %.4f  top-1 %.2f%%\n", what, r.loss, 100 * r.accuracy);
+}
+
+void run_ptq(const QuantArgs& a) {
+  nn::ModulePtr model = load_float_weights(a.model, a.checkpoint);
+  nn::ModulePtr reference = load_float_weights(a.model, a.checkpoint);
+  quant::QuantConfig config = quant::preset(a.preset);
+  config.observer = a.observer;
+  if (a.first_last_bits) add_first_last_override(config, *model, a.first_last_bits);
+  auto layers = quant::prepare_ptq(*model, config);
+  auto train_set = train::make_dataset(a.dataset, data::Split::train, a.data_root);
+  data::DataLoader calib(train_set, {a.batch_size, true, a.seed, false, 1, 2});
+  quant::calibrate(*model, calib, a.calib_batches);
+  config.algorithm = quant::Algorithm::minmax;
+
+  auto test_set = train::make_dataset(a.dataset, data::Split::test, a.data_root);
+  data::DataLoader test(test_set, {1000, false, 0, false, 1, 2});
+  const auto float_result = train::evaluate(*reference, test);
+  const auto quant_result = train::evaluate(*model, test);
+  std::printf("PTQ %s, %s observer, %lld calibration batches of %lld\n", a.preset.c_str(), a.observer.c_str(),
+              static_cast<long long>(a.calib_batches), static_cast<long long>(a.batch_size));
+  print_accuracy("float", float_result);
+  print_accuracy(("fake-quantized " + a.preset).c_str(), quant_result);
+  std::printf("accuracy change: %+.2f points\n", 100 * (quant_result.accuracy - float_result.accuracy));
+
+  data::Batch batch;
+  data::DataLoader report_loader(test_set, {a.report_images, false, 0, false, 0, 1});
+  report_loader.start_epoch(0);
+  report_loader.next(batch);
+  std::printf("%s", quant::format_report(quant::quant_report(*reference, *model, layers, batch.images)).c_str());
+  if (!a.out.empty()) {
+    std::filesystem::create_directories(a.out);
+    train::RunState state;
+    state.model_name = a.model;
+    state.best_accuracy = quant_result.accuracy;
+    state.quant_config = config.to_json();
+    train::save_checkpoint(a.out + "/ptq.safetensors", *model, nullptr, state);
+    std::printf("saved %s/ptq.safetensors\n", a.out.c_str());
+  }
+}
+
+void run_qat(const QuantArgs& a) {
+  manual_seed(a.seed);
+  nn::ModulePtr model;
+  quant::QuantConfig config;
+  train::RunState state;
+  if (!a.resume.empty()) {
+    state = train::read_checkpoint_state(a.resume);
+    INTRAIN_CHECK(!state.quant_config.empty(), "--resume: '", a.resume, "' is not a QAT checkpoint");
+    config = quant::QuantConfig::from_json(state.quant_config);
+    model = load_float_weights(a.model, a.resume);
+  } else {
+    INTRAIN_CHECK(!a.checkpoint.empty(), "qat: pass the float model with --checkpoint (or --resume a QAT run)");
+    model = load_float_weights(a.model, a.checkpoint);
+    config.algorithm = quant::parse_algorithm(a.algo);
+    config.weight_bits = a.wbits;
+    config.activation_bits = a.abits;
+    config.per_channel = !a.per_tensor;
+    config.sat_quantize_weights = !a.clamp_only;
+    if (a.first_last_bits) add_first_last_override(config, *model, a.first_last_bits);
+  }
+  auto layers = quant::prepare_qat(*model, config);
+  nn::SgdOptions sgd{a.momentum, 0.0, a.weight_decay, false};
+  for (auto& [name, p] : model->named_parameters())
+    if (name.size() > 6 && name.compare(name.size() - 6, 6, ".alpha") == 0) sgd.weight_decay_by_name[name] = a.pact_decay;
+  nn::SGD optimizer(model->named_parameters(), a.lr, sgd);
+  if (!a.resume.empty()) {
+    state = train::load_checkpoint(a.resume, *model, &optimizer);
+    if (!state.rng_state.empty()) default_generator().set_state(state.rng_state);
+  }
+  state.model_name = a.model;
+  state.quant_config = config.to_json();
+  auto train_set = train::make_dataset(a.dataset, data::Split::train, a.data_root);
+  auto test_set = train::make_dataset(a.dataset, data::Split::test, a.data_root);
+  data::DataLoader train_loader(train_set, {a.batch_size, true, a.seed, false, 1, 4});
+  data::DataLoader test_loader(test_set, {1000, false, 0, false, 1, 2});
+  std::printf("QAT %s: weights %d bits, activations %d bits%s, %lld epochs, lr %g, %d threads\n",
+              quant::algorithm_name(config.algorithm), config.weight_bits, config.activation_bits,
+              a.first_last_bits ? (", first/last layers " + std::to_string(a.first_last_bits) + " bits").c_str() : "",
+              static_cast<long long>(a.epochs), a.lr, num_threads());
+  std::fflush(stdout);
+  train::FitOptions options{a.epochs, a.lr, 0.0f, a.out, !a.no_progress, a.max_steps};
+  const int64_t freeze_at = a.freeze_bn_epoch;
+  options.on_epoch_start = [&model, freeze_at](int64_t epoch) {
+    if (freeze_at >= 0 && epoch >= freeze_at) quant::freeze_batch_norm(*model);
+  };
+  nn::CosineLr schedule(static_cast<double>(a.epochs));
+  const auto results = train::fit(*model, optimizer, schedule, train_loader, &test_loader, options, state);
+  if (!results.empty())
+    std::printf("done: fake-quantized test accuracy %.2f%% (best %.2f%%)%s\n", 100 * results.back().test_accuracy,
+                100 * state.best_accuracy, a.out.empty() ? "" : ("; checkpoints in " + a.out + "/").c_str());
+}
+
+void run_report(const QuantArgs& a) {
+  LoadedModel quantized = load_model(a.model, a.checkpoint);
+  INTRAIN_CHECK(quantized.quant.has_value(), "quant-report: '", a.checkpoint, "' is a float checkpoint; ",
+                "pass one written by intrain ptq or intrain qat");
+  nn::ModulePtr reference = load_float_weights(a.model, a.checkpoint);
+  auto test_set = train::make_dataset(a.dataset, data::Split::test, a.data_root);
+  data::DataLoader loader(test_set, {a.report_images, false, 0, false, 0, 1});
+  loader.start_epoch(0);
+  data::Batch batch;
+  loader.next(batch);
+  std::printf("%s: %s, weights %d bits, activations %d bits\n", a.checkpoint.c_str(),
+              quant::algorithm_name(quantized.quant->algorithm), quantized.quant->weight_bits,
+              quantized.quant->activation_bits);
+  std::printf("%s", quant::format_report(quant::quant_report(*reference, *quantized.model, quantized.layers, batch.images)).c_str());
+}
+
+void common_options(CLI::App* cmd, QuantArgs& a) {
+  cmd->add_option("--model", a.model, "model name")->capture_default_str();
+  cmd->add_option("--dataset", a.dataset, "mnist or fashion-mnist")->capture_default_str();
+  cmd->add_option("--data-root", a.data_root)->capture_default_str();
+  cmd->add_option("--first-last-bits", a.first_last_bits, "bits for the first conv and last linear weights");
+}
+
+}  // namespace
+
+void add_quant_commands(CLI::App& app) {
+  auto ptq = std::make_shared<QuantArgs>();
+  CLI::App* p = app.add_subcommand("ptq", "post-training quantization: calibrate, evaluate, report");
+  common_options(p, *ptq);
+  p->add_option("--checkpoint", ptq->checkpoint, "float checkpoint")->required();
+  p->add_option("--preset", ptq->preset, "w8a8, w8a8_pow2, w4a4, w4a8, w4, w2a2")->capture_default_str();
+  p->add_option("--observer", ptq->observer, "minmax, moving_average, percentile, mse, kl")->capture_default_str();
+  p->add_option("--calib-batches", ptq->calib_batches)->capture_default_str()->check(CLI::PositiveNumber);
+  p->add_option("--batch-size", ptq->batch_size, "calibration batch size")->capture_default_str();
+  p->add_option("--out", ptq->out, "folder for ptq.safetensors");
+  p->callback([ptq] { run_ptq(*ptq); });
+
+  auto qat = std::make_shared<QuantArgs>();
+  qat->lr = 0.001;
+  CLI::App* q = app.add_subcommand("qat", "quantization-aware training from a float checkpoint");
+  common_options(q, *qat);
+  q->add_option("--checkpoint", qat->checkpoint, "float checkpoint to start from");
+  q->add_option("--resume", qat->resume, "continue a QAT run from its last.safetensors");
+  q->add_option("--algo", qat->algo, "minmax, pact, lsq or sat")->capture_default_str();
+  q->add_option("--wbits", qat->wbits)->capture_default_str();
+  q->add_option("--abits", qat->abits, "0: float activations")->capture_default_str();
+  q->add_flag("--per-tensor", qat->per_tensor, "weights per tensor instead of per channel");
+  q->add_flag("--clamp-only", qat->clamp_only, "SAT's first stage: tanh clamping without quantizing weights");
+  q->add_option("--epochs", qat->epochs)->capture_default_str();
+  q->add_option("--batch-size", qat->batch_size)->capture_default_str();
+  q->add_option("--lr", qat->lr, "base learning rate (cosine decay)")->capture_default_str();
+  q->add_option("--momentum", qat->momentum)->capture_default_str();
+  q->add_option("--weight-decay", qat->weight_decay)->capture_default_str();
+  q->add_option("--pact-decay", qat->pact_decay, "weight decay of PACT's clipping levels")->capture_default_str();
+  q->add_option("--freeze-bn-epoch", qat->freeze_bn_epoch, "freeze batch-norm statistics from this epoch (0-based)");
+  q->add_option("--seed", qat->seed)->capture_default_str();
+  q->add_option("--out", qat->out, "folder for checkpoints and metrics");
+  q->add_option("--max-steps", qat->max_steps, "cut each epoch after this many steps");
+  q->add_flag("--no-progress", qat->no_progress);
+  q->callback([qat] { run_qat(*qat); });
+
+  auto report = std::make_shared<QuantArgs>();
+  CLI::App* r = app.add_subcommand("quant-report", "per-layer SQNR, bits and size of a fake-quantized checkpoint");
+  common_options(r, *report);
+  r->add_option("--checkpoint", report->checkpoint, "checkpoint written by ptq or qat")->required();
+  r->add_option("--images", report->report_images, "test images in the report batch")->capture_default_str();
+  r->callback([report] { run_report(*report); });
+}
+
+}  // namespace intrain::cli

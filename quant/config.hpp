@@ -1,0 +1,43 @@
+#pragma once
+// What to quantize and how: the algorithm, bit widths, granularity, and per-layer
+// overrides by name pattern; plus the named presets.
+#include <string>
+#include <vector>
+
+namespace intrain::quant {
+
+enum class Algorithm { minmax, pact, lsq, sat };
+
+// Layers whose dotted name matches `pattern` ('*' matches any run of characters) get these
+// bit widths; 0 leaves the default. Every pattern must match at least one layer.
+struct LayerOverride {
+  std::string pattern;
+  int weight_bits = 0;
+  int activation_bits = 0;
+};
+
+struct QuantConfig {
+  Algorithm algorithm = Algorithm::minmax;
+  int weight_bits = 8;
+  int activation_bits = 8;  // 0: float activations (weights-only quantization)
+  bool per_channel = true;  // weights per output channel (else per tensor)
+  bool power_of_two = false;
+  std::string observer = "moving_average";  // activation ranges (minmax algorithm, PTQ)
+  bool sat_quantize_weights = true;         // false: SAT's 'clamp only' first stage
+  std::vector<LayerOverride> overrides;
+
+  void validate() const;  // throws Error on bits outside 1..8, unknown names
+  std::string to_json() const;
+  static QuantConfig from_json(const std::string& text);
+};
+
+const char* algorithm_name(Algorithm a);
+Algorithm parse_algorithm(const std::string& name);
+// w8a8 (per-channel weights, affine activations), w8a8_pow2 (per-tensor symmetric
+// power-of-two), w4a4, w4a8, w4 (weights only), w2a2.
+QuantConfig preset(const std::string& name);
+
+// Whether `name` matches a '*' glob pattern.
+bool glob_match(const std::string& pattern, const std::string& name);
+
+}  // namespace intrain::quant

@@ -1,0 +1,122 @@
+#pragma once
+// The quantized twins that prepare_qat / prepare_ptq swap into a float model. They share
+// the float layers' weight tensors (so names and values carry over) and add quantizers.
+#include <memory>
+
+#include "nn/layers.hpp"
+#include "quant/config.hpp"
+#include "quant/observer.hpp"
+#include "quant/scheme.hpp"
+
+namespace intrain::quant {
+
+// Quantizes activations (or the network input) by the configured algorithm. Its range
+// lives in buffers ("min", "max") or parameters ("alpha" for PACT, "step" for LSQ), so a
+// checkpoint carries everything evaluation needs.
+class ActivationQuantizer : public nn::Module {
+ public:
+  // `non_negative`: the input is the output of a ReLU (unsigned levels from 0).
+  ActivationQuantizer(Algorithm algorithm, int bits, bool non_negative, const std::string& observer);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "ActivationQuantizer"; }
+  std::string extra_repr() const override;
+
+  // PTQ: while calibrating, values are observed and passed through unchanged; freeze()
+  // then fixes the range from the observer.
+  void start_calibration();
+  void freeze();
+  QuantScheme scheme() const { return scheme_; }
+  QuantParams params() const;  // current scale / zero point (minmax, PTQ and LSQ; PACT maps α)
+  int bits() const { return bits_; }
+  Algorithm algorithm() const { return algorithm_; }
+
+ private:
+  void initialize_from(const Tensor& x);
+  Algorithm algorithm_;
+  int bits_;
+  QuantScheme scheme_;
+  std::string observer_name_;
+  std::unique_ptr<Observer> calibration_;
+  Tensor min_, max_, initialized_;  // buffers
+  Tensor alpha_, step_;             // parameters of PACT / LSQ
+};
+
+// A ReLU or ReLU6 followed by its activation quantizer (PACT replaces the ReLU: its clip
+// is the activation).
+class QuantAct : public nn::Module {
+ public:
+  QuantAct(bool relu6, std::shared_ptr<ActivationQuantizer> quantizer);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return relu6_ ? "QuantReLU6" : "QuantReLU"; }
+  ActivationQuantizer& quantizer() { return *quantizer_; }
+
+ private:
+  bool relu6_;
+  std::shared_ptr<ActivationQuantizer> quantizer_;
+};
+
+// Quantizes a layer's weight by the configured algorithm.
+class WeightQuantizer {
+ public:
+  WeightQuantizer(Algorithm algorithm, int bits, bool per_channel, bool power_of_two, bool sat_quantize,
+                  bool followed_by_bn);
+  Tensor apply(const Tensor& w) const;
+  // LSQ's learnable step, one per output channel, initialized from the weight (paper:
+  // 2·mean|w| / sqrt(qmax)). Undefined for other algorithms.
+  Tensor make_step(const Tensor& w) const;
+  void set_step(Tensor step) { step_ = std::move(step); }
+  QuantScheme scheme() const { return scheme_; }
+  int bits() const { return bits_; }
+
+ private:
+  Algorithm algorithm_;
+  int bits_;
+  QuantScheme scheme_;
+  bool sat_quantize_, followed_by_bn_;
+  Tensor step_;
+};
+
+// Conv2d with fake-quantized weights; folds a following BatchNorm2d the way PyTorch's
+// ConvBn modules simulate it: the weight is scaled by γ/sqrt(running_var + ε) before
+// quantization and the output unscaled after, so the BN that follows sees what the folded
+// integer convolution will produce (batch statistics while training, running ones once
+// frozen).
+class QuantConv2d : public nn::Module {
+ public:
+  QuantConv2d(const nn::Conv2d& conv, WeightQuantizer weights, std::shared_ptr<nn::BatchNorm2d> bn,
+              std::shared_ptr<ActivationQuantizer> input_quantizer);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "QuantConv2d"; }
+  std::string extra_repr() const override;
+  const WeightQuantizer& weight_quantizer() const { return quantizer_; }
+  // The weight the forward pass quantizes (BN-scaled when folding).
+  Tensor effective_weight() const;
+
+  Tensor weight, bias;
+
+ private:
+  Tensor bn_scale() const;  // γ / sqrt(running_var + ε), per output channel
+  intrain::Conv2dOptions options_;
+  std::string float_repr_;
+  WeightQuantizer quantizer_;
+  std::shared_ptr<nn::BatchNorm2d> bn_;
+  std::shared_ptr<ActivationQuantizer> input_quantizer_;
+};
+
+class QuantLinear : public nn::Module {
+ public:
+  QuantLinear(const nn::Linear& linear, WeightQuantizer weights, std::shared_ptr<ActivationQuantizer> input_quantizer);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "QuantLinear"; }
+  std::string extra_repr() const override;
+  const WeightQuantizer& weight_quantizer() const { return quantizer_; }
+
+  Tensor weight, bias;
+
+ private:
+  std::string float_repr_;
+  WeightQuantizer quantizer_;
+  std::shared_ptr<ActivationQuantizer> input_quantizer_;
+};
+
+}  // namespace intrain::quant

@@ -1,0 +1,232 @@
+#include "quant/observer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "quant/quant_math.hpp"
+
+namespace intrain::quant {
+
+namespace {
+
+std::pair<float, float> min_max_of(const Tensor& x) {
+  INTRAIN_CHECK(x.defined() && x.dtype() == DType::f32 && x.numel() > 0, "observer: expects a non-empty f32 tensor");
+  Tensor c = x.contiguous();
+  const float* p = c.data<float>();
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  for (int64_t i = 0; i < c.numel(); ++i) {
+    INTRAIN_CHECK(std::isfinite(p[i]), "observer: saw a non-finite value (", p[i], "); the model produces NaN or inf");
+    lo = std::min(lo, p[i]);
+    hi = std::max(hi, p[i]);
+  }
+  return {lo, hi};
+}
+
+std::pair<Tensor, Tensor> scalar_range(float lo, float hi) {
+  return {Tensor::full({1}, lo), Tensor::full({1}, hi)};
+}
+
+}  // namespace
+
+QuantParams Observer::params(const QuantScheme& scheme) const {
+  INTRAIN_CHECK(seen_, "observer: no data observed yet; run calibration batches first");
+  auto [lo, hi] = range();
+  return choose_qparams(lo, hi, scheme);
+}
+
+void MinMaxObserver::observe(const Tensor& x) {
+  auto [lo, hi] = min_max_of(x);
+  min_ = seen_ ? std::min(min_, lo) : lo;
+  max_ = seen_ ? std::max(max_, hi) : hi;
+  seen_ = true;
+}
+std::pair<Tensor, Tensor> MinMaxObserver::range() const { return scalar_range(min_, max_); }
+
+void MovingAverageMinMaxObserver::observe(const Tensor& x) {
+  auto [lo, hi] = min_max_of(x);
+  min_ = seen_ ? min_ + c_ * (lo - min_) : lo;
+  max_ = seen_ ? max_ + c_ * (hi - max_) : hi;
+  seen_ = true;
+}
+std::pair<Tensor, Tensor> MovingAverageMinMaxObserver::range() const { return scalar_range(min_, max_); }
+
+void PerChannelMinMaxObserver::observe(const Tensor& x_in) {
+  INTRAIN_CHECK(axis_ < x_in.dim(), "PerChannelMinMaxObserver: axis ", axis_, " does not exist in shape ",
+                shape_str(x_in.shape()));
+  Tensor x = x_in.contiguous();
+  const int64_t channels = x.size(axis_);
+  int64_t inner = 1;
+  for (int64_t d = axis_ + 1; d < x.dim(); ++d) inner *= x.size(d);
+  if (!seen_) {
+    min_.assign(static_cast<size_t>(channels), std::numeric_limits<float>::infinity());
+    max_.assign(static_cast<size_t>(channels), -std::numeric_limits<float>::infinity());
+  }
+  INTRAIN_CHECK(static_cast<int64_t>(min_.size()) == channels, "PerChannelMinMaxObserver: ", channels,
+                " channels now, ", min_.size(), " before");
+  const float* p = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const auto c = static_cast<size_t>((i / inner) % channels);
+    min_[c] = std::min(min_[c], p[i]);
+    max_[c] = std::max(max_[c], p[i]);
+  }
+  seen_ = true;
+}
+
+std::pair<Tensor, Tensor> PerChannelMinMaxObserver::range() const {
+  const auto n = static_cast<int64_t>(min_.size());
+  return {Tensor::from_vector(min_, {n}), Tensor::from_vector(max_, {n})};
+}
+
+HistogramObserver::HistogramObserver(HistogramMethod method, QuantScheme scheme, double percentile, int bins)
+    : method_(method), scheme_(scheme), percentile_(percentile), counts_(static_cast<size_t>(bins), 0.0) {
+  INTRAIN_CHECK(bins >= 16, "HistogramObserver: needs at least 16 bins");
+  INTRAIN_CHECK(percentile > 50 && percentile <= 100, "HistogramObserver: percentile must be in (50, 100]");
+  scheme_.validate("HistogramObserver");
+}
+
+void HistogramObserver::observe(const Tensor& x_in) {
+  auto [lo, hi] = min_max_of(x_in);
+  if (!seen_ || lo < lo_ || hi > hi_) {
+    // Grow the range (always keeping 0 inside) and re-bin the old counts into it.
+    const double new_lo = std::min<double>(seen_ ? lo_ : 0.0, lo), new_hi = std::max<double>(seen_ ? hi_ : 0.0, hi);
+    const double span = std::max(new_hi - new_lo, 1e-12);
+    std::vector<double> rebinned(counts_.size(), 0.0);
+    if (seen_) {
+      const double old_width = bin_width();
+      for (size_t b = 0; b < counts_.size(); ++b) {
+        const double center = lo_ + (static_cast<double>(b) + 0.5) * old_width;
+        auto nb = static_cast<size_t>(std::clamp((center - new_lo) / span * static_cast<double>(counts_.size()), 0.0,
+                                                 static_cast<double>(counts_.size() - 1)));
+        rebinned[nb] += counts_[b];
+      }
+    }
+    counts_ = std::move(rebinned);
+    lo_ = new_lo;
+    hi_ = new_lo + span;
+  }
+  Tensor x = x_in.contiguous();
+  const float* p = x.data<float>();
+  const double scale = static_cast<double>(counts_.size()) / (hi_ - lo_);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    auto b = static_cast<size_t>(std::clamp((p[i] - lo_) * scale, 0.0, static_cast<double>(counts_.size() - 1)));
+    counts_[b] += 1;
+  }
+  seen_ = true;
+}
+
+std::pair<float, float> HistogramObserver::percentile_range() const {
+  double total = 0;
+  for (double c : counts_) total += c;
+  const double cut = total * (1.0 - percentile_ / 100.0);
+  double acc = 0;
+  size_t low_bin = 0, high_bin = counts_.size() - 1;
+  for (size_t b = 0; b < counts_.size(); ++b) {
+    acc += counts_[b];
+    if (acc > cut) { low_bin = b; break; }
+  }
+  acc = 0;
+  for (size_t b = counts_.size(); b-- > 0;) {
+    acc += counts_[b];
+    if (acc > cut) { high_bin = b; break; }
+  }
+  const double w = bin_width();
+  return {static_cast<float>(lo_ + static_cast<double>(low_bin) * w), static_cast<float>(lo_ + static_cast<double>(high_bin + 1) * w)};
+}
+
+std::pair<float, float> HistogramObserver::mse_range() const {
+  // Shrink the range around 0 by a common factor; keep the candidate with the least
+  // expected squared error, each bin's mass taken at its centre.
+  const double w = bin_width();
+  double best_error = std::numeric_limits<double>::infinity();
+  std::pair<float, float> best{static_cast<float>(lo_), static_cast<float>(hi_)};
+  for (int step = 1; step <= 200; ++step) {
+    const double f = static_cast<double>(step) / 200.0;
+    const auto lo = static_cast<float>(lo_ * f), hi = static_cast<float>(hi_ * f);
+    const ChannelParams p = channel_params(lo, hi, scheme_);
+    double error = 0;
+    for (size_t b = 0; b < counts_.size(); ++b) {
+      if (counts_[b] == 0) continue;
+      const auto center = static_cast<float>(lo_ + (static_cast<double>(b) + 0.5) * w);
+      const double d = center - fake_quantize_value(center, p.scale, p.zero_point, scheme_.qmin(), scheme_.qmax());
+      error += counts_[b] * d * d;
+    }
+    if (error < best_error) {
+      best_error = error;
+      best = {lo, hi};
+    }
+  }
+  return best;
+}
+
+std::pair<float, float> HistogramObserver::kl_range() const {
+  // On |x|: the histogram of magnitudes, as TensorRT. Candidate thresholds i bins wide;
+  // P = the first i bins with the clipped tail folded into the last, Q = P merged into
+  // `levels` buckets and spread back evenly over each bucket's non-empty bins.
+  const size_t n = counts_.size();
+  const double w = bin_width();
+  const double max_abs = std::max(std::fabs(lo_), std::fabs(hi_));
+  std::vector<double> mags(n, 0.0);
+  for (size_t b = 0; b < n; ++b) {
+    const double center = std::fabs(lo_ + (static_cast<double>(b) + 0.5) * w);
+    mags[std::min(n - 1, static_cast<size_t>(center / max_abs * static_cast<double>(n)))] += counts_[b];
+  }
+  const auto levels = static_cast<size_t>(scheme_.is_signed ? scheme_.qmax() + 1 : scheme_.qmax() + 1);
+  double best_kl = std::numeric_limits<double>::infinity();
+  size_t best_i = n;
+  for (size_t i = std::max<size_t>(levels, 16); i <= n; i += std::max<size_t>(1, n / 512)) {
+    std::vector<double> p(mags.begin(), mags.begin() + static_cast<std::ptrdiff_t>(i));
+    for (size_t b = i; b < n; ++b) p[i - 1] += mags[b];
+    double total = 0;
+    for (double v : p) total += v;
+    if (total == 0) continue;
+    std::vector<double> q(i, 0.0);
+    const double per_level = static_cast<double>(i) / static_cast<double>(levels);
+    for (size_t k = 0; k < levels; ++k) {
+      const auto begin = static_cast<size_t>(static_cast<double>(k) * per_level);
+      const auto end = std::min(i, static_cast<size_t>(static_cast<double>(k + 1) * per_level));
+      double mass = 0;
+      size_t nonzero = 0;
+      for (size_t b = begin; b < end; ++b) {
+        mass += p[b];
+        nonzero += p[b] > 0;
+      }
+      for (size_t b = begin; b < end; ++b)
+        if (p[b] > 0) q[b] = mass / static_cast<double>(nonzero);
+    }
+    double kl = 0;
+    for (size_t b = 0; b < i; ++b) {
+      if (p[b] == 0) continue;
+      const double pb = p[b] / total, qb = std::max(q[b] / total, 1e-12);
+      kl += pb * std::log(pb / qb);
+    }
+    if (kl < best_kl) {
+      best_kl = kl;
+      best_i = i;
+    }
+  }
+  const auto threshold = static_cast<float>(static_cast<double>(best_i) / static_cast<double>(n) * max_abs);
+  return {lo_ < 0 ? std::max(static_cast<float>(lo_), -threshold) : static_cast<float>(lo_),
+          std::min(static_cast<float>(hi_), threshold)};
+}
+
+std::pair<Tensor, Tensor> HistogramObserver::range() const {
+  std::pair<float, float> r;
+  switch (method_) {
+    case HistogramMethod::percentile: r = percentile_range(); break;
+    case HistogramMethod::mse: r = mse_range(); break;
+    case HistogramMethod::kl: r = kl_range(); break;
+  }
+  return scalar_range(r.first, r.second);
+}
+
+std::unique_ptr<Observer> make_observer(const std::string& name, const QuantScheme& scheme) {
+  if (name == "minmax") return std::make_unique<MinMaxObserver>();
+  if (name == "moving_average") return std::make_unique<MovingAverageMinMaxObserver>();
+  if (name == "percentile") return std::make_unique<HistogramObserver>(HistogramMethod::percentile, scheme);
+  if (name == "mse") return std::make_unique<HistogramObserver>(HistogramMethod::mse, scheme);
+  if (name == "kl") return std::make_unique<HistogramObserver>(HistogramMethod::kl, scheme);
+  throw Error("unknown observer '" + name + "' (known: minmax, moving_average, percentile, mse, kl)");
+}
+
+}  // namespace intrain::quant

@@ -1,0 +1,90 @@
+#pragma once
+// Observers watch the values a tensor takes (calibration batches, or training steps) and
+// pick the range that quantization parameters are computed from.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "quant/scheme.hpp"
+
+namespace intrain::quant {
+
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void observe(const Tensor& x) = 0;
+  // [min, max]: one element each, or one per channel.
+  virtual std::pair<Tensor, Tensor> range() const = 0;
+  bool has_data() const { return seen_; }
+  QuantParams params(const QuantScheme& scheme) const;
+
+ protected:
+  bool seen_ = false;
+};
+
+// Running minimum and maximum of everything seen.
+class MinMaxObserver : public Observer {
+ public:
+  void observe(const Tensor& x) override;
+  std::pair<Tensor, Tensor> range() const override;
+
+ private:
+  float min_ = 0, max_ = 0;
+};
+
+// Exponential moving average of each batch's min and max (PyTorch's default for QAT
+// activations): m ← m + c·(batch − m), c = 0.01.
+class MovingAverageMinMaxObserver : public Observer {
+ public:
+  explicit MovingAverageMinMaxObserver(float averaging_constant = 0.01f) : c_(averaging_constant) {}
+  void observe(const Tensor& x) override;
+  std::pair<Tensor, Tensor> range() const override;
+
+ private:
+  float c_, min_ = 0, max_ = 0;
+};
+
+// Minimum and maximum per slice along `axis` (weights: axis 0, the output channel).
+class PerChannelMinMaxObserver : public Observer {
+ public:
+  explicit PerChannelMinMaxObserver(int64_t axis = 0) : axis_(axis) {}
+  void observe(const Tensor& x) override;
+  std::pair<Tensor, Tensor> range() const override;
+
+ private:
+  int64_t axis_;
+  std::vector<float> min_, max_;
+};
+
+enum class HistogramMethod { percentile, mse, kl };
+
+// A histogram of everything seen (2048 bins, re-binned as the range grows), from which the
+// range is chosen by
+//  - percentile: the [100−p, p] percentiles (p = 99.99 by default);
+//  - mse: the clipping range that minimizes the expected squared quantization error;
+//  - kl: the threshold minimizing the KL divergence between the clipped distribution and its
+//    quantized version (TensorRT's entropy calibration, Migacz 2017).
+class HistogramObserver : public Observer {
+ public:
+  explicit HistogramObserver(HistogramMethod method, QuantScheme scheme, double percentile = 99.99, int bins = 2048);
+  void observe(const Tensor& x) override;
+  std::pair<Tensor, Tensor> range() const override;
+
+ private:
+  double bin_width() const { return (hi_ - lo_) / static_cast<double>(counts_.size()); }
+  std::pair<float, float> percentile_range() const;
+  std::pair<float, float> mse_range() const;
+  std::pair<float, float> kl_range() const;
+
+  HistogramMethod method_;
+  QuantScheme scheme_;
+  double percentile_;
+  std::vector<double> counts_;
+  double lo_ = 0, hi_ = 0;
+};
+
+// Parses minmax, moving_average, mse, percentile, kl; `scheme` guides the searching ones.
+std::unique_ptr<Observer> make_observer(const std::string& name, const QuantScheme& scheme);
+
+}  // namespace intrain::quant

@@ -1,0 +1,164 @@
+#include "quant/prepare.hpp"
+
+#include "core/autograd.hpp"
+#include "quant/modules.hpp"
+
+namespace intrain::quant {
+
+namespace {
+
+struct Bits {
+  int weights, activations;
+};
+
+class Transformer {
+ public:
+  explicit Transformer(const QuantConfig& config) : config_(config), matched_(config.overrides.size(), false) {}
+
+  void run(nn::Module& module, const std::string& prefix) {
+    const auto children = module.children();  // a copy: we replace entries as we go
+    for (size_t i = 0; i < children.size(); ++i) {
+      const auto& [name, child] = children[i];
+      const std::string path = prefix.empty() ? name : prefix + "." + name;
+      if (auto* conv = dynamic_cast<nn::Conv2d*>(child.get())) {
+        std::shared_ptr<nn::BatchNorm2d> bn;
+        if (i + 1 < children.size()) bn = std::dynamic_pointer_cast<nn::BatchNorm2d>(children[i + 1].second);
+        const Bits bits = bits_for(path);
+        auto q = std::make_shared<QuantConv2d>(*conv, weight_quantizer(bits.weights, bn != nullptr), bn, input_quantizer());
+        module.replace_child(name, q);
+        layers_.push_back({path, "conv", bits.weights});
+      } else if (auto* fc = dynamic_cast<nn::Linear*>(child.get())) {
+        const Bits bits = bits_for(path);
+        auto q = std::make_shared<QuantLinear>(*fc, weight_quantizer(bits.weights, false), input_quantizer());
+        module.replace_child(name, q);
+        layers_.push_back({path, "linear", bits.weights});
+      } else if (dynamic_cast<nn::ReLU*>(child.get()) || dynamic_cast<nn::ReLU6*>(child.get())) {
+        const Bits bits = bits_for(path);
+        if (bits.activations == 0) continue;
+        const bool relu6 = dynamic_cast<nn::ReLU6*>(child.get()) != nullptr;
+        module.replace_child(name, std::make_shared<QuantAct>(
+                                       relu6, std::make_shared<ActivationQuantizer>(config_.algorithm, bits.activations,
+                                                                                    true, config_.observer)));
+        layers_.push_back({path, "activation", bits.activations});
+      } else {
+        run(*child, path);
+      }
+    }
+  }
+
+  std::vector<QuantizedLayer> finish() {
+    std::string names;
+    for (const QuantizedLayer& l : layers_) names += (names.empty() ? "" : ", ") + l.name;
+    for (size_t k = 0; k < matched_.size(); ++k)
+      INTRAIN_CHECK(matched_[k], "quantization config: layer pattern '", config_.overrides[k].pattern,
+                    "' matches no layer (quantizable layers: ", names, ")");
+    return layers_;
+  }
+
+ private:
+  Bits bits_for(const std::string& path) {
+    Bits b{config_.weight_bits, config_.activation_bits};
+    for (size_t k = 0; k < config_.overrides.size(); ++k) {
+      const LayerOverride& o = config_.overrides[k];
+      if (!glob_match(o.pattern, path)) continue;
+      matched_[k] = true;
+      if (o.weight_bits) b.weights = o.weight_bits;
+      if (o.activation_bits && b.activations) b.activations = o.activation_bits;
+    }
+    return b;
+  }
+
+  WeightQuantizer weight_quantizer(int bits, bool followed_by_bn) const {
+    return WeightQuantizer(config_.algorithm, bits, config_.per_channel, config_.power_of_two,
+                           config_.sat_quantize_weights, followed_by_bn);
+  }
+
+  // The network input is quantized once, by the first weight layer, at 8 bits.
+  std::shared_ptr<ActivationQuantizer> input_quantizer() {
+    if (input_done_ || config_.activation_bits == 0) return nullptr;
+    input_done_ = true;
+    layers_.push_back({"input", "input", 8});
+    const std::string observer = config_.algorithm == Algorithm::minmax ? "minmax" : config_.observer;
+    return std::make_shared<ActivationQuantizer>(config_.algorithm, 8, false, observer);
+  }
+
+  const QuantConfig& config_;
+  std::vector<bool> matched_;
+  std::vector<QuantizedLayer> layers_;
+  bool input_done_ = false;
+};
+
+template <class F>
+void for_each_activation_quantizer(nn::Module& model, F&& f) {
+  for (auto& [name, m] : model.named_modules())
+    if (auto* q = dynamic_cast<ActivationQuantizer*>(m)) f(*q);
+}
+
+}  // namespace
+
+std::vector<QuantizedLayer> prepare_qat(nn::Module& model, const QuantConfig& config) {
+  config.validate();
+  for (auto& [name, m] : model.named_modules())
+    INTRAIN_CHECK(!dynamic_cast<QuantConv2d*>(m) && !dynamic_cast<QuantLinear*>(m),
+                  "prepare: the model is already quantized (layer '", name, "')");
+  Transformer t(config);
+  t.run(model, "");
+  return t.finish();
+}
+
+std::vector<QuantizedLayer> prepare_ptq(nn::Module& model, QuantConfig config) {
+  config.algorithm = Algorithm::minmax;
+  auto layers = prepare_qat(model, config);
+  for_each_activation_quantizer(model, [](ActivationQuantizer& q) { q.start_calibration(); });
+  return layers;
+}
+
+void calibrate(nn::Module& model, data::DataLoader& loader, int64_t batches) {
+  INTRAIN_CHECK(batches >= 1, "calibrate: needs at least one batch");
+  model.eval();
+  NoGradGuard no_grad;
+  loader.start_epoch(0);
+  data::Batch batch;
+  for (int64_t i = 0; i < batches && loader.next(batch); ++i) model(batch.images);
+  for_each_activation_quantizer(model, [](ActivationQuantizer& q) { q.freeze(); });
+}
+
+void freeze_batch_norm(nn::Module& model) {
+  for (auto& [name, m] : model.named_modules())
+    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(m)) bn->frozen_stats = true;
+}
+
+ModelSize model_size(nn::Module& model) {
+  ModelSize size;
+  for (auto& [name, m] : model.named_modules()) {
+    const WeightQuantizer* wq = nullptr;
+    Tensor w, b;
+    if (auto* c = dynamic_cast<QuantConv2d*>(m)) {
+      wq = &c->weight_quantizer();
+      w = c->weight;
+      b = c->bias;
+    } else if (auto* l = dynamic_cast<QuantLinear*>(m)) {
+      wq = &l->weight_quantizer();
+      w = l->weight;
+      b = l->bias;
+    } else if (auto* fc = dynamic_cast<nn::Linear*>(m)) {
+      w = fc->weight;
+      b = fc->bias;
+    } else if (auto* conv = dynamic_cast<nn::Conv2d*>(m)) {
+      w = conv->weight;
+      b = conv->bias;
+    }
+    if (!w.defined()) continue;
+    const int64_t bias_elems = b.defined() ? b.numel() : w.size(0);  // a folded BN gives every channel a bias
+    size.float_bytes += 4 * (w.numel() + (b.defined() ? b.numel() : 0));
+    if (wq) {
+      const int64_t scales = wq->scheme().per_channel() ? w.size(0) : 1;
+      size.quantized_bytes += (w.numel() * wq->bits() + 7) / 8 + 4 * bias_elems + 4 * scales;
+    } else {
+      size.quantized_bytes += 4 * (w.numel() + (b.defined() ? b.numel() : 0));
+    }
+  }
+  return size;
+}
+
+}  // namespace intrain::quant
