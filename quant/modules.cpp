@@ -205,14 +205,14 @@ Tensor QuantConv2d::bn_scale() const {
 }
 
 Tensor QuantConv2d::effective_weight() const {
-  if (!bn_) return weight;
+  if (!folds()) return weight;
   return mul(weight, bn_scale().reshape({-1, 1, 1, 1}));
 }
 
 Tensor QuantConv2d::forward(const Tensor& x_in) {
   Tensor x = input_quantizer_ ? (*input_quantizer_)(x_in) : x_in;
   Tensor wq = quantizer_.apply(effective_weight());
-  if (!bn_) return conv2d(x, wq, bias, options_);
+  if (!folds()) return conv2d(x, wq, bias, options_);
   // Undo the BN scale on the output so the BatchNorm that follows normalizes as in float.
   Tensor y = div(conv2d(x, wq, Tensor(), options_), bn_scale().reshape({1, -1, 1, 1}));
   return bias.defined() ? add(y, bias.reshape({1, -1, 1, 1})) : y;

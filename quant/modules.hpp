@@ -67,6 +67,10 @@ class WeightQuantizer {
   void set_step(Tensor step) { step_ = std::move(step); }
   QuantScheme scheme() const { return scheme_; }
   int bits() const { return bits_; }
+  // DoReFa/SAT weights are normalized (in [−1, 1] whatever the input's scale), so scaling
+  // the input by the BN factor before quantizing does not carry through: the BN that
+  // follows absorbs a per-channel scale at conversion instead.
+  bool scale_free() const { return algorithm_ == Algorithm::sat; }
 
  private:
   Algorithm algorithm_;
@@ -80,7 +84,7 @@ class WeightQuantizer {
 // ConvBn modules simulate it: the weight is scaled by γ/sqrt(running_var + ε) before
 // quantization and the output unscaled after, so the BN that follows sees what the folded
 // integer convolution will produce (batch statistics while training, running ones once
-// frozen).
+// frozen). Scale-free weight quantizers (SAT) skip the scaling: see WeightQuantizer.
 class QuantConv2d : public nn::Module {
  public:
   QuantConv2d(const nn::Conv2d& conv, WeightQuantizer weights, std::shared_ptr<nn::BatchNorm2d> bn,
@@ -96,6 +100,7 @@ class QuantConv2d : public nn::Module {
 
  private:
   Tensor bn_scale() const;  // γ / sqrt(running_var + ε), per output channel
+  bool folds() const { return bn_ && !quantizer_.scale_free(); }
   intrain::Conv2dOptions options_;
   std::string float_repr_;
   WeightQuantizer quantizer_;

@@ -171,7 +171,11 @@ std::pair<float, float> HistogramObserver::kl_range() const {
     const double center = std::fabs(lo_ + (static_cast<double>(b) + 0.5) * w);
     mags[std::min(n - 1, static_cast<size_t>(center / max_abs * static_cast<double>(n)))] += counts_[b];
   }
-  const auto levels = static_cast<size_t>(scheme_.is_signed ? scheme_.qmax() + 1 : scheme_.qmax() + 1);
+  // Levels available to magnitudes: the positive half of a signed range, all of an unsigned one.
+  const auto levels = static_cast<size_t>(scheme_.qmax() + 1);
+  // Exact zeros (a ReLU's output, padding) are represented exactly whatever the threshold
+  // and would dominate the distribution: leave them out.
+  if (lo_ >= 0) mags[0] = 0;
   double best_kl = std::numeric_limits<double>::infinity();
   size_t best_i = n;
   for (size_t i = std::max<size_t>(levels, 16); i <= n; i += std::max<size_t>(1, n / 512)) {
@@ -180,6 +184,8 @@ std::pair<float, float> HistogramObserver::kl_range() const {
     double total = 0;
     for (double v : p) total += v;
     if (total == 0) continue;
+    // Q from the unclipped bins (without the folded tail), so clipping shows up as
+    // divergence in P's last bin; each bucket's mass is spread over its non-empty bins.
     std::vector<double> q(i, 0.0);
     const double per_level = static_cast<double>(i) / static_cast<double>(levels);
     for (size_t k = 0; k < levels; ++k) {
@@ -188,16 +194,19 @@ std::pair<float, float> HistogramObserver::kl_range() const {
       double mass = 0;
       size_t nonzero = 0;
       for (size_t b = begin; b < end; ++b) {
-        mass += p[b];
-        nonzero += p[b] > 0;
+        mass += mags[b];
+        nonzero += mags[b] > 0;
       }
       for (size_t b = begin; b < end; ++b)
-        if (p[b] > 0) q[b] = mass / static_cast<double>(nonzero);
+        if (mags[b] > 0) q[b] = mass / static_cast<double>(nonzero);
     }
+    double q_total = 0;
+    for (double v : q) q_total += v;
+    if (q_total == 0) continue;
     double kl = 0;
     for (size_t b = 0; b < i; ++b) {
       if (p[b] == 0) continue;
-      const double pb = p[b] / total, qb = std::max(q[b] / total, 1e-12);
+      const double pb = p[b] / total, qb = std::max(q[b] / q_total, 1e-12);
       kl += pb * std::log(pb / qb);
     }
     if (kl < best_kl) {
