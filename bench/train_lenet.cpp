@@ -9,7 +9,7 @@
 #include "core/threads.hpp"
 #include "models/registry.hpp"
 #include "quant/prepare.hpp"
-#include "train/datasets.hpp"
+#include "data/named_datasets.hpp"
 #include "train/progress.hpp"
 #include "train/trainer.hpp"
 
@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
       quant::prepare_qat(*model, config);
     }
     nn::SGD optimizer(model->named_parameters(), 0.01, nn::SgdOptions{0.5});
-    data::DataLoader loader(train::make_dataset("mnist", data::Split::train, data_root), {batch_size, true, 1, false, 1, 4});
+    data::DataLoader loader(data::make_dataset("mnist", data::Split::train, data_root), {batch_size, true, 1, false, 1, 4});
     train::RunState state;
     const auto results = train::fit(*model, optimizer, nn::ConstantLr(), loader, nullptr,
                                     {.epochs = epochs, .base_lr = 0.01, .progress = false}, state);

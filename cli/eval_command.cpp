@@ -4,7 +4,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/model_loading.hpp"
-#include "train/datasets.hpp"
+#include "data/named_datasets.hpp"
 #include "train/trainer.hpp"
 
 namespace intrain::cli {
@@ -19,7 +19,7 @@ struct EvalArgs {
 void run(const EvalArgs& a) {
   // Fake-quantized checkpoints carry their quantization config and evaluate as such.
   nn::ModulePtr model = load_model(a.model, a.checkpoint).model;
-  auto test_set = train::make_dataset(a.dataset, data::Split::test, a.data_root);
+  auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
   data::DataLoader loader(test_set, {a.batch_size, false, 0, false, 1, 2});
   const train::EvalResult r = train::evaluate(*model, loader);
   std::printf("%s on %s test (%lld images): loss %.4f, top-1 accuracy %.2f%%\n", a.checkpoint.c_str(),

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   intrain::cli::add_eval_command(app);
   intrain::cli::add_summary_command(app);
   intrain::cli::add_quant_commands(app);
+  intrain::cli::add_convert_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

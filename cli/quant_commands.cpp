@@ -9,7 +9,7 @@
 #include "core/threads.hpp"
 #include "nn/layers.hpp"
 #include "quant/report.hpp"
-#include "train/datasets.hpp"
+#include "data/named_datasets.hpp"
 #include "train/trainer.hpp"
 
 namespace intrain::cli {
@@ -47,12 +47,12 @@ void run_ptq(const QuantArgs& a) {
   config.observer = a.observer;
   if (a.first_last_bits) add_first_last_override(config, *model, a.first_last_bits);
   auto layers = quant::prepare_ptq(*model, config);
-  auto train_set = train::make_dataset(a.dataset, data::Split::train, a.data_root);
+  auto train_set = data::make_dataset(a.dataset, data::Split::train, a.data_root);
   data::DataLoader calib(train_set, {a.batch_size, true, a.seed, false, 1, 2});
   quant::calibrate(*model, calib, a.calib_batches);
   config.algorithm = quant::Algorithm::minmax;
 
-  auto test_set = train::make_dataset(a.dataset, data::Split::test, a.data_root);
+  auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
   data::DataLoader test(test_set, {1000, false, 0, false, 1, 2});
   const auto float_result = train::evaluate(*reference, test);
   const auto quant_result = train::evaluate(*model, test);
@@ -109,8 +109,8 @@ void run_qat(const QuantArgs& a) {
   }
   state.model_name = a.model;
   state.quant_config = config.to_json();
-  auto train_set = train::make_dataset(a.dataset, data::Split::train, a.data_root);
-  auto test_set = train::make_dataset(a.dataset, data::Split::test, a.data_root);
+  auto train_set = data::make_dataset(a.dataset, data::Split::train, a.data_root);
+  auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
   data::DataLoader train_loader(train_set, {a.batch_size, true, a.seed, false, 1, 4});
   data::DataLoader test_loader(test_set, {1000, false, 0, false, 1, 2});
   std::printf("QAT %s: weights %d bits, activations %d bits%s, %lld epochs, lr %g, %d threads\n",
@@ -135,7 +135,7 @@ void run_report(const QuantArgs& a) {
   INTRAIN_CHECK(quantized.quant.has_value(), "quant-report: '", a.checkpoint, "' is a float checkpoint; ",
                 "pass one written by intrain ptq or intrain qat");
   nn::ModulePtr reference = load_float_weights(a.model, a.checkpoint);
-  auto test_set = train::make_dataset(a.dataset, data::Split::test, a.data_root);
+  auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
   data::DataLoader loader(test_set, {a.report_images, false, 0, false, 0, 1});
   loader.start_epoch(0);
   data::Batch batch;

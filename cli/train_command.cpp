@@ -7,7 +7,7 @@
 #include "core/threads.hpp"
 #include "models/registry.hpp"
 #include "nn/summary.hpp"
-#include "train/datasets.hpp"
+#include "data/named_datasets.hpp"
 #include "train/trainer.hpp"
 
 namespace intrain::cli {
@@ -59,8 +59,8 @@ void run(const TrainArgs& a) {
     std::printf("resuming from '%s' after epoch %lld\n", a.resume.c_str(), static_cast<long long>(state.epoch));
     std::fflush(stdout);
   }
-  auto train_set = train::make_dataset(a.dataset, data::Split::train, a.data_root, a.augment);
-  auto test_set = train::make_dataset(a.dataset, data::Split::test, a.data_root);
+  auto train_set = data::make_dataset(a.dataset, data::Split::train, a.data_root, a.augment);
+  auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
   data::DataLoader train_loader(train_set, {a.batch_size, true, a.seed, false, a.workers, 4});
   data::DataLoader test_loader(test_set, {1000, false, 0, false, a.workers, 2});
   std::printf("training %s on %s (%lld images, %lld test) for %lld epochs, batch %lld, %s lr %g, %d threads\n",

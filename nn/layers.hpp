@@ -78,6 +78,7 @@ class MaxPool2d : public Module {
   Tensor forward(const Tensor& x) override { return max_pool2d(x, options_); }
   std::string type_name() const override { return "MaxPool2d"; }
   std::string extra_repr() const override;
+  const Pool2dOptions& options() const { return options_; }
 
  private:
   Pool2dOptions options_;

@@ -154,6 +154,30 @@ Tensor WeightQuantizer::make_step(const Tensor& w) const {
   return clamp(step, 1e-8f, 1e8f).detach();
 }
 
+QuantParams WeightQuantizer::params_for(const Tensor& w) const {
+  Tensor wd = w.detach();
+  std::pair<Tensor, Tensor> range;
+  if (scheme_.per_channel()) {
+    PerChannelMinMaxObserver observer(0);
+    observer.observe(wd);
+    range = observer.range();
+  } else {
+    MinMaxObserver observer;
+    observer.observe(wd);
+    range = observer.range();
+  }
+  return choose_qparams(range.first, range.second, scheme_);
+}
+
+float WeightQuantizer::sat_scale_factor(const Tensor& w) const {
+  if (followed_by_bn_) return 1.0f;
+  NoGradGuard no_grad;
+  Tensor q = dorefa_weight(w.detach(), bits_, sat_quantize_);
+  Tensor centered = sub(q, mean(q));
+  const float n = static_cast<float>(q.size(0));
+  return 1.0f / std::sqrt(mean(mul(centered, centered)).item() * n + 1e-12f);
+}
+
 Tensor WeightQuantizer::apply(const Tensor& w) const {
   switch (algorithm_) {
     case Algorithm::lsq: {
@@ -164,21 +188,9 @@ Tensor WeightQuantizer::apply(const Tensor& w) const {
       Tensor q = dorefa_weight(w, bits_, sat_quantize_);
       return followed_by_bn_ ? q : sat_scale_adjust(q);
     }
-    default: {
+    default:
       // Symmetric min-max on the current weight: per output channel, or per tensor.
-      Tensor wd = w.detach();
-      std::pair<Tensor, Tensor> range;
-      if (scheme_.per_channel()) {
-        PerChannelMinMaxObserver observer(0);
-        observer.observe(wd);
-        range = observer.range();
-      } else {
-        MinMaxObserver observer;
-        observer.observe(wd);
-        range = observer.range();
-      }
-      return fake_quantize(w, choose_qparams(range.first, range.second, scheme_), scheme_);
-    }
+      return fake_quantize(w, params_for(w), scheme_);
   }
 }
 

@@ -49,6 +49,7 @@ class QuantAct : public nn::Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return relu6_ ? "QuantReLU6" : "QuantReLU"; }
   ActivationQuantizer& quantizer() { return *quantizer_; }
+  bool is_relu6() const { return relu6_; }
 
  private:
   bool relu6_;
@@ -71,6 +72,12 @@ class WeightQuantizer {
   // the input by the BN factor before quantizing does not carry through: the BN that
   // follows absorbs a per-channel scale at conversion instead.
   bool scale_free() const { return algorithm_ == Algorithm::sat; }
+  // LSQ's step (undefined for other algorithms).
+  const Tensor& step() const { return step_; }
+  // Min-max parameters for the current weight (min-max and PACT weights).
+  QuantParams params_for(const Tensor& w) const;
+  // SAT's output scale 1/sqrt(n·Var(w_q)) for layers without batch norm, else 1.
+  float sat_scale_factor(const Tensor& w) const;
 
  private:
   Algorithm algorithm_;
@@ -95,6 +102,9 @@ class QuantConv2d : public nn::Module {
   const WeightQuantizer& weight_quantizer() const { return quantizer_; }
   // The weight the forward pass quantizes (BN-scaled when folding).
   Tensor effective_weight() const;
+  ActivationQuantizer* input_quantizer() const { return input_quantizer_.get(); }
+  const intrain::Conv2dOptions& conv_options() const { return options_; }
+  bool folds_batch_norm() const { return folds(); }
 
   Tensor weight, bias;
 
@@ -115,6 +125,7 @@ class QuantLinear : public nn::Module {
   std::string type_name() const override { return "QuantLinear"; }
   std::string extra_repr() const override;
   const WeightQuantizer& weight_quantizer() const { return quantizer_; }
+  ActivationQuantizer* input_quantizer() const { return input_quantizer_.get(); }
 
   Tensor weight, bias;
 

@@ -5,12 +5,12 @@
 
 #include "data/mnist.hpp"
 
-namespace intrain::train {
+namespace intrain::data {
 
 // "mnist" (data/mnist, fetched by scripts/setup) or "fashion-mnist" (the Debian package's
 // /usr/share/datasets/fashion-mnist, or data/fashion-mnist). `data_root` replaces "data".
 // With `augment`, training images get a random 28x28 crop of the 2-pixel-padded image.
-data::DatasetPtr make_dataset(const std::string& name, data::Split split, const std::string& data_root = "data",
+DatasetPtr make_dataset(const std::string& name, Split split, const std::string& data_root = "data",
                               bool augment = false);
 
-}  // namespace intrain::train
+}  // namespace intrain::data

@@ -1,10 +1,10 @@
-#include "train/datasets.hpp"
+#include "data/named_datasets.hpp"
 
 #include <filesystem>
 
-namespace intrain::train {
+namespace intrain::data {
 
-data::DatasetPtr make_dataset(const std::string& name, data::Split split, const std::string& data_root, bool augment) {
+DatasetPtr make_dataset(const std::string& name, Split split, const std::string& data_root, bool augment) {
   std::string dir;
   std::vector<float> mean, std;
   if (name == "mnist") {
@@ -19,10 +19,10 @@ data::DatasetPtr make_dataset(const std::string& name, data::Split split, const 
   } else {
     throw Error("unknown dataset '" + name + "' (known: mnist, fashion-mnist)");
   }
-  std::vector<data::Transform> transforms;
-  if (augment && split == data::Split::train) transforms.push_back(data::random_crop(28, 2));
-  transforms.push_back(data::normalize(mean, std));
-  return std::make_shared<data::MnistDataset>(dir, split, data::compose(std::move(transforms)));
+  std::vector<Transform> transforms;
+  if (augment && split == Split::train) transforms.push_back(random_crop(28, 2));
+  transforms.push_back(normalize(mean, std));
+  return std::make_shared<MnistDataset>(dir, split, compose(std::move(transforms)));
 }
 
-}  // namespace intrain::train
+}  // namespace intrain::data

@@ -1,0 +1,97 @@
+// intrain-infer: runs an int8 program on a test set with nothing but the executor and data
+// loading. Reports top-1 accuracy, batch-1 latency (p50/p99), batch throughput and peak
+// memory.
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "core/threads.hpp"
+#include "data/loader.hpp"
+#include "data/named_datasets.hpp"
+#include "int8/executor.hpp"
+
+using namespace intrain;
+
+namespace {
+
+double peak_memory_mib() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+std::vector<int32_t> argmax_rows(const Tensor& logits) {
+  const int64_t rows = logits.size(0), cols = logits.size(1);
+  const float* p = logits.data<float>();
+  std::vector<int32_t> out(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r)
+    out[static_cast<size_t>(r)] = static_cast<int32_t>(std::max_element(p + r * cols, p + (r + 1) * cols) - (p + r * cols));
+  return out;
+}
+
+int64_t count_correct(const Tensor& logits, const Tensor& labels) {
+  const auto predicted = argmax_rows(logits);
+  const int32_t* truth = labels.data<int32_t>();
+  int64_t right = 0;
+  for (size_t i = 0; i < predicted.size(); ++i) right += predicted[i] == truth[i];
+  return right;
+}
+
+}  // namespace
+
+
+int main(int argc, char** argv) {
+  CLI::App app{"intrain-infer: run an int8 program on a dataset"};
+  std::string program_path, dataset = "mnist", data_root = "data";
+  int64_t batch_size = 64, latency_images = 1000;
+  bool reference = false;
+  app.add_option("--program", program_path, "int8 program written by intrain convert")->required();
+  app.add_option("--dataset", dataset, "mnist or fashion-mnist")->capture_default_str();
+  app.add_option("--data-root", data_root)->capture_default_str();
+  app.add_option("--batch-size", batch_size, "batch for the throughput figure")->capture_default_str();
+  app.add_option("--latency-images", latency_images, "images timed one at a time")->capture_default_str();
+  app.add_flag("--reference", reference, "use the scalar reference kernels instead of the fast path");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const int8::Executor executor(int8::load_program(program_path), {!reference});
+    auto test_set = data::make_dataset(dataset, data::Split::test, data_root);
+    INTRAIN_CHECK(test_set->example_shape() == executor.program().input_shape, "'", dataset, "' images are ",
+                  shape_str(test_set->example_shape()), " but program '", program_path, "' takes ",
+                  shape_str(executor.program().input_shape));
+    data::DataLoader loader(test_set, {batch_size, false, 0, false, 1, 4});
+    loader.start_epoch(0);
+    data::Batch batch;
+    int64_t correct = 0, seen = 0;
+    double busy = 0;
+    while (loader.next(batch)) {
+      const auto start = std::chrono::steady_clock::now();
+      Tensor logits = executor.run(batch.images);
+      busy += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      correct += count_correct(logits, batch.labels);
+      seen += batch.labels.numel();
+    }
+    data::DataLoader singles(test_set, {1, false, 0, false, 0, 1});
+    singles.start_epoch(0);
+    std::vector<double> latencies;
+    for (int64_t i = 0; i < latency_images && singles.next(batch); ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      executor.run(batch.images);
+      latencies.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(latencies.begin(), latencies.end());
+    auto pct = [&](double p) { return latencies[std::min(latencies.size() - 1, static_cast<size_t>(p * static_cast<double>(latencies.size())))]; };
+    std::printf("%s on %s test: top-1 accuracy %.2f%% (%lld images)\n", program_path.c_str(), dataset.c_str(),
+                100.0 * static_cast<double>(correct) / static_cast<double>(seen), static_cast<long long>(seen));
+    std::printf("kernels: %s; %d threads\n", executor.uses_fast_path() ? "AVX-512 VNNI" : "scalar reference", num_threads());
+    std::printf("batch %lld: %.0f images/s\n", static_cast<long long>(batch_size), static_cast<double>(seen) / busy);
+    if (!latencies.empty()) std::printf("batch 1 latency: p50 %.3f ms, p99 %.3f ms\n", pct(0.5), pct(0.99));
+    std::printf("peak memory: %.0f MiB\n", peak_memory_mib());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "intrain-infer: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

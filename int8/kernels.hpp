@@ -1,0 +1,41 @@
+#pragma once
+// Integer kernels on raw pointers. Activations are uint8 codes with a zero point, weights
+// int8 codes (zero point 0), accumulators int32. The reference loops are the definition;
+// the VNNI path (vpdpbusd: u8·s8 → s32 without saturation) must match them bit for bit.
+#include <cstdint>
+#include <vector>
+
+namespace intrain::int8 {
+
+struct ConvShape {
+  int64_t channels, height, width, out_channels, kernel, stride, padding, groups;
+  int64_t out_h() const { return (height + 2 * padding - kernel) / stride + 1; }
+  int64_t out_w() const { return (width + 2 * padding - kernel) / stride + 1; }
+};
+
+// acc[oc][p] = bias[oc] + Σ (x − zp)·w over the window (padding contributes 0), one image.
+void conv2d_acc_reference(const ConvShape& s, const uint8_t* x, int32_t zp, const int8_t* w, const int32_t* bias,
+                          int32_t* acc);
+// acc[m][oc] = bias[oc] + Σ_k (x[m][k] − zp)·w[oc][k]
+void linear_acc_reference(int64_t rows, int64_t in, int64_t out, const uint8_t* x, int32_t zp, const int8_t* w,
+                          const int32_t* bias, int32_t* acc);
+
+// Weights packed for the VNNI kernel: blocks of 16 output channels × 4 consecutive k,
+// zero-padded; the bias already holds −zp·Σ_k w so the kernel can multiply raw codes.
+struct PackedWeights {
+  int64_t out = 0, k = 0, k_padded = 0;
+  std::vector<int8_t> data;
+  std::vector<int32_t> bias;
+};
+PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp);
+bool vnni_available();
+// acc[m][oc] for rows of x laid out [rows][k_padded] (padding bytes may hold anything: their
+// weights are zero). Raw pointers only: this lives in the AVX-512 translation unit, which
+// must not instantiate library templates other code could pick up.
+void gemm_acc_vnni(const uint8_t* x, int64_t rows, int64_t k_padded, int64_t out, const int8_t* packed,
+                   const int32_t* bias, int32_t* acc);
+inline void gemm_acc_vnni(const uint8_t* x, int64_t rows, const PackedWeights& w, int32_t* acc) {
+  gemm_acc_vnni(x, rows, w.k_padded, w.out, w.data.data(), w.bias.data(), acc);
+}
+
+}  // namespace intrain::int8

@@ -1,0 +1,63 @@
+#include <cstddef>
+
+#include "int8/kernels.hpp"
+
+namespace intrain::int8 {
+
+void conv2d_acc_reference(const ConvShape& s, const uint8_t* x, int32_t zp, const int8_t* w, const int32_t* bias,
+                          int32_t* acc) {
+  const int64_t oh = s.out_h(), ow = s.out_w();
+  const int64_t icg = s.channels / s.groups, ocg = s.out_channels / s.groups;
+  for (int64_t oc = 0; oc < s.out_channels; ++oc) {
+    const int64_t g = oc / ocg;
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        int32_t sum = bias[oc];
+        for (int64_t ic = 0; ic < icg; ++ic)
+          for (int64_t ky = 0; ky < s.kernel; ++ky) {
+            const int64_t iy = oy * s.stride - s.padding + ky;
+            if (iy < 0 || iy >= s.height) continue;
+            for (int64_t kx = 0; kx < s.kernel; ++kx) {
+              const int64_t ix = ox * s.stride - s.padding + kx;
+              if (ix < 0 || ix >= s.width) continue;
+              const int32_t xv = x[((g * icg + ic) * s.height + iy) * s.width + ix];
+              sum += (xv - zp) * w[((oc * icg + ic) * s.kernel + ky) * s.kernel + kx];
+            }
+          }
+        acc[(oc * oh + oy) * ow + ox] = sum;
+      }
+  }
+}
+
+void linear_acc_reference(int64_t rows, int64_t in, int64_t out, const uint8_t* x, int32_t zp, const int8_t* w,
+                          const int32_t* bias, int32_t* acc) {
+  for (int64_t m = 0; m < rows; ++m)
+    for (int64_t o = 0; o < out; ++o) {
+      int32_t sum = bias[o];
+      for (int64_t k = 0; k < in; ++k) sum += (static_cast<int32_t>(x[m * in + k]) - zp) * w[o * in + k];
+      acc[m * out + o] = sum;
+    }
+}
+
+PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp) {
+  PackedWeights p;
+  p.out = out;
+  p.k = k;
+  p.k_padded = (k + 3) / 4 * 4;
+  const int64_t blocks = (out + 15) / 16;
+  p.data.assign(static_cast<size_t>(blocks * p.k_padded * 16), 0);
+  p.bias.assign(static_cast<size_t>(out), 0);
+  for (int64_t o = 0; o < out; ++o) {
+    int32_t row_sum = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      const int8_t v = w[o * k + j];
+      row_sum += v;
+      // block o/16, k-group j/4, lane o%16, byte j%4
+      p.data[static_cast<size_t>(((o / 16) * (p.k_padded / 4) + j / 4) * 64 + (o % 16) * 4 + j % 4)] = v;
+    }
+    p.bias[static_cast<size_t>(o)] = bias[o] - zp * row_sum;
+  }
+  return p;
+}
+
+}  // namespace intrain::int8

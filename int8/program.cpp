@@ -1,0 +1,185 @@
+#include "int8/program.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "core/safetensors.hpp"
+
+namespace intrain::int8 {
+
+namespace {
+
+using json = nlohmann::json;
+const char* kMetadataKey = "intrain_int8_program";
+
+OpKind parse_kind(const std::string& s) {
+  for (OpKind k : {OpKind::conv2d, OpKind::linear, OpKind::max_pool, OpKind::avg_pool, OpKind::flatten})
+    if (s == op_kind_name(k)) return k;
+  throw Error("int8 program: unknown op kind '" + s + "'");
+}
+
+void expect_tensor(const Tensor& t, DType dtype, const Shape& shape, size_t index, const char* what) {
+  INTRAIN_CHECK(t.defined(), "int8 program: op ", index, " has no ", what);
+  INTRAIN_CHECK(t.dtype() == dtype && t.shape() == shape, "int8 program: op ", index, " ", what, " is ",
+                dtype_name(t.dtype()), " ", shape_str(t.shape()), ", expected ", dtype_name(dtype), " ", shape_str(shape));
+}
+
+}  // namespace
+
+const char* op_kind_name(OpKind kind) {
+  switch (kind) {
+    case OpKind::conv2d: return "conv2d";
+    case OpKind::linear: return "linear";
+    case OpKind::max_pool: return "max_pool";
+    case OpKind::avg_pool: return "avg_pool";
+    case OpKind::flatten: return "flatten";
+  }
+  return "?";
+}
+
+void Program::validate() const {
+  INTRAIN_CHECK(input_shape.size() == 3 && shape_numel(input_shape) > 0, "int8 program: input shape ",
+                shape_str(input_shape), " is not [C, H, W]");
+  INTRAIN_CHECK(input_scale > 0 && std::isfinite(input_scale), "int8 program: input scale ", input_scale, " is invalid");
+  INTRAIN_CHECK(input_zero_point >= 0 && input_zero_point <= 255, "int8 program: input zero point ", input_zero_point,
+                " is outside 0..255");
+  INTRAIN_CHECK(!ops.empty(), "int8 program: no ops");
+  Shape current = input_shape;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = ops[i];
+    INTRAIN_CHECK(op.in_shape == current, "int8 program: op ", i, " (", op_kind_name(op.kind), ") expects input ",
+                  shape_str(op.in_shape), " but receives ", shape_str(current));
+    for (int64_t d : op.out_shape) INTRAIN_CHECK(d > 0, "int8 program: op ", i, " has an empty output shape");
+    const bool last = i + 1 == ops.size();
+    switch (op.kind) {
+      case OpKind::conv2d: {
+        INTRAIN_CHECK(op.in_shape.size() == 3 && op.out_shape.size() == 3, "int8 program: op ", i, " conv2d shapes");
+        INTRAIN_CHECK(op.kernel >= 1 && op.stride >= 1 && op.padding >= 0 && op.groups >= 1 &&
+                          op.in_shape[0] % op.groups == 0 && op.out_shape[0] % op.groups == 0,
+                      "int8 program: op ", i, " conv2d has invalid kernel/stride/padding/groups");
+        const int64_t oh = (op.in_shape[1] + 2 * op.padding - op.kernel) / op.stride + 1;
+        const int64_t ow = (op.in_shape[2] + 2 * op.padding - op.kernel) / op.stride + 1;
+        INTRAIN_CHECK(op.out_shape[1] == oh && op.out_shape[2] == ow, "int8 program: op ", i, " conv2d output ",
+                      shape_str(op.out_shape), " does not follow from its input and kernel");
+        expect_tensor(op.weight, DType::i8, {op.out_shape[0], op.in_shape[0] / op.groups, op.kernel, op.kernel}, i, "weight");
+        break;
+      }
+      case OpKind::linear:
+        INTRAIN_CHECK(op.in_shape.size() == 1 && op.out_shape.size() == 1, "int8 program: op ", i, " linear shapes");
+        expect_tensor(op.weight, DType::i8, {op.out_shape[0], op.in_shape[0]}, i, "weight");
+        break;
+      case OpKind::max_pool:
+      case OpKind::avg_pool: {
+        INTRAIN_CHECK(op.in_shape.size() == 3 && op.kernel >= 1 && op.stride >= 1 && op.padding >= 0 &&
+                          2 * op.padding <= op.kernel,
+                      "int8 program: op ", i, " pool has invalid parameters");
+        const int64_t oh = (op.in_shape[1] + 2 * op.padding - op.kernel) / op.stride + 1;
+        const int64_t ow = (op.in_shape[2] + 2 * op.padding - op.kernel) / op.stride + 1;
+        INTRAIN_CHECK(op.out_shape == Shape({op.in_shape[0], oh, ow}), "int8 program: op ", i, " pool output ",
+                      shape_str(op.out_shape), " does not follow from its input");
+        break;
+      }
+      case OpKind::flatten:
+        INTRAIN_CHECK(op.out_shape == Shape{shape_numel(op.in_shape)}, "int8 program: op ", i, " flatten output ",
+                      shape_str(op.out_shape));
+        break;
+    }
+    if (op.kind == OpKind::conv2d || op.kind == OpKind::linear) {
+      const int64_t oc = op.out_shape[0];
+      expect_tensor(op.bias, DType::i32, {oc}, i, "bias");
+      INTRAIN_CHECK(op.input_zero_point >= 0 && op.input_zero_point <= 255, "int8 program: op ", i,
+                    " input zero point outside 0..255");
+      if (op.output_scale.defined()) {
+        expect_tensor(op.output_scale, DType::f32, {oc}, i, "output scale");
+        INTRAIN_CHECK(last, "int8 program: op ", i, " outputs float but is not the last op");
+      } else {
+        expect_tensor(op.multiplier, DType::i32, {oc}, i, "multiplier");
+        expect_tensor(op.shift, DType::i32, {oc}, i, "shift");
+        for (int32_t s : op.shift.to_vector<int32_t>())
+          INTRAIN_CHECK(s >= -31 && s <= 31, "int8 program: op ", i, " has shift ", s, " outside -31..31");
+        INTRAIN_CHECK(0 <= op.clamp_min && op.clamp_min <= op.clamp_max && op.clamp_max <= 255, "int8 program: op ", i,
+                      " clamp range [", op.clamp_min, ", ", op.clamp_max, "] is not within 0..255");
+      }
+    }
+    INTRAIN_CHECK(!last || op.output_scale.defined(), "int8 program: the last op must output float logits");
+    current = op.out_shape;
+  }
+}
+
+void save_program(const std::string& path, const Program& program) {
+  program.validate();
+  json graph = {{"version", kProgramVersion}, {"model", program.model}, {"input_shape", program.input_shape},
+                {"input_scale", program.input_scale}, {"input_zero_point", program.input_zero_point}};
+  graph["ops"] = json::array();
+  std::map<std::string, Tensor> tensors;
+  for (size_t i = 0; i < program.ops.size(); ++i) {
+    const Op& op = program.ops[i];
+    graph["ops"].push_back({{"kind", op_kind_name(op.kind)}, {"in_shape", op.in_shape}, {"out_shape", op.out_shape},
+                            {"kernel", op.kernel}, {"stride", op.stride}, {"padding", op.padding},
+                            {"groups", op.groups}, {"input_zero_point", op.input_zero_point},
+                            {"output_zero_point", op.output_zero_point}, {"clamp_min", op.clamp_min},
+                            {"clamp_max", op.clamp_max}, {"weight_bits", op.weight_bits}});
+    const std::string prefix = "op" + std::to_string(i) + ".";
+    for (auto [name, t] : {std::pair{"weight", op.weight}, std::pair{"bias", op.bias},
+                           std::pair{"multiplier", op.multiplier}, std::pair{"shift", op.shift},
+                           std::pair{"output_scale", op.output_scale}})
+      if (t.defined()) tensors.emplace(prefix + name, t);
+  }
+  save_safetensors(path, tensors, {{kMetadataKey, graph.dump()}});
+}
+
+Program load_program(const std::string& path) {
+  SafetensorsFile file = load_safetensors(path);
+  auto meta = file.metadata.find(kMetadataKey);
+  INTRAIN_CHECK(meta != file.metadata.end(), "'", path, "' is not an intrain int8 program (no '", kMetadataKey,
+                "' metadata)");
+  Program program;
+  try {
+    const json graph = json::parse(meta->second);
+    const int version = graph.at("version").get<int>();
+    INTRAIN_CHECK(version <= kProgramVersion, "'", path, "' is an int8 program of format version ", version,
+                  "; this build reads up to version ", kProgramVersion, ": convert it again or update intrain");
+    program.model = graph.value("model", "");
+    program.input_shape = graph.at("input_shape").get<Shape>();
+    program.input_scale = graph.at("input_scale").get<float>();
+    program.input_zero_point = graph.at("input_zero_point").get<int32_t>();
+    const auto& ops = graph.at("ops");
+    INTRAIN_CHECK(ops.is_array() && ops.size() <= 10000, "'", path, "': malformed op list");
+    for (size_t i = 0; i < ops.size(); ++i) {
+      const json& j = ops[i];
+      Op op;
+      op.kind = parse_kind(j.at("kind").get<std::string>());
+      op.in_shape = j.at("in_shape").get<Shape>();
+      op.out_shape = j.at("out_shape").get<Shape>();
+      op.kernel = j.at("kernel").get<int64_t>();
+      op.stride = j.at("stride").get<int64_t>();
+      op.padding = j.at("padding").get<int64_t>();
+      op.groups = j.at("groups").get<int64_t>();
+      op.input_zero_point = j.at("input_zero_point").get<int32_t>();
+      op.output_zero_point = j.at("output_zero_point").get<int32_t>();
+      op.clamp_min = j.at("clamp_min").get<int32_t>();
+      op.clamp_max = j.at("clamp_max").get<int32_t>();
+      op.weight_bits = j.value("weight_bits", 8);
+      const std::string prefix = "op" + std::to_string(i) + ".";
+      auto take = [&](const char* name) {
+        auto found = file.tensors.find(prefix + name);
+        return found == file.tensors.end() ? Tensor() : found->second;
+      };
+      op.weight = take("weight");
+      op.bias = take("bias");
+      op.multiplier = take("multiplier");
+      op.shift = take("shift");
+      op.output_scale = take("output_scale");
+      program.ops.push_back(std::move(op));
+    }
+  } catch (const json::exception& e) {
+    throw Error("'" + path + "': malformed int8 program graph: " + e.what());
+  }
+  try {
+    program.validate();
+  } catch (const Error& e) {
+    throw Error("'" + path + "': " + e.what());
+  }
+  return program;
+}
+
+}  // namespace intrain::int8

@@ -1,0 +1,50 @@
+#pragma once
+// An integer-only program: the network as a flat list of integer ops with their packed
+// weights and requantization constants, the input's quantization, and the float scales of
+// the output. Activations between ops are uint8 codes with a zero point.
+//
+// On disk a program is a safetensors file (so any safetensors reader can list it): the
+// weights and constants as tensors named "op<i>.<what>", and the graph as JSON in the
+// metadata ("intrain_int8_program", versioned). Loading validates every op, shape and size.
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace intrain::int8 {
+
+constexpr int kProgramVersion = 1;
+
+enum class OpKind { conv2d, linear, max_pool, avg_pool, flatten };
+const char* op_kind_name(OpKind kind);
+
+struct Op {
+  OpKind kind = OpKind::conv2d;
+  Shape in_shape, out_shape;  // per example: [C, H, W] or [features]
+  // conv2d / linear
+  int64_t kernel = 1, stride = 1, padding = 0, groups = 1;
+  int32_t input_zero_point = 0;
+  Tensor weight;      // i8 [OC, IC/groups, k, k] or [OC, IC]
+  Tensor bias;        // i32 [OC], in units of input_scale·weight_scale[c]
+  Tensor multiplier;  // i32 [OC]: requantization M0 (quantized output)
+  Tensor shift;       // i32 [OC]
+  int32_t output_zero_point = 0, clamp_min = 0, clamp_max = 255;
+  Tensor output_scale;  // f32 [OC]: when set, the op outputs float (acc · scale[c]), the logits
+  int weight_bits = 8;  // the trained bit width (weights are stored as int8 codes either way)
+};
+
+struct Program {
+  std::string model;
+  Shape input_shape;  // per example [C, H, W]
+  float input_scale = 1;
+  int32_t input_zero_point = 0;
+  std::vector<Op> ops;
+
+  int64_t num_outputs() const { return ops.empty() ? 0 : shape_numel(ops.back().out_shape); }
+  void validate() const;  // throws Error naming the op and what is inconsistent
+};
+
+void save_program(const std::string& path, const Program& program);
+Program load_program(const std::string& path);
+
+}  // namespace intrain::int8
