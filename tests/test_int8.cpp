@@ -1,0 +1,258 @@
+// The int8 executor: fixed-point requantization, the VNNI kernels bit-identical to the
+// reference over many shapes, program files (round trip and damaged files), and agreement
+// between a fake-quantized model and its converted program.
+#include <doctest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "core/autograd.hpp"
+#include "data/mnist.hpp"
+#include "int8/executor.hpp"
+#include "int8/requantize.hpp"
+#include "models/lenet.hpp"
+#include "quant/convert.hpp"
+#include "quant/prepare.hpp"
+#include "tests/temp_dir.hpp"
+
+using namespace intrain;
+using namespace intrain::int8;
+using intrain::testing::TempDir;
+
+TEST_CASE("fixed-point multipliers and rounding follow the spec") {
+  for (double m : {1e-6, 0.0003, 0.25, 0.5, 0.7071, 0.999999, 1.0, 3.5, 1000.0}) {
+    const FixedPointMultiplier f = quantize_multiplier(m);
+    CHECK(f.multiplier >= (1 << 30));
+    CHECK(std::ldexp(static_cast<double>(f.multiplier), -31 - f.shift) == doctest::Approx(m).epsilon(1e-9));
+  }
+  CHECK(rounding_divide_by_pot(5, 1) == 3);    // 2.5 → 3 (half away from zero)
+  CHECK(rounding_divide_by_pot(-5, 1) == -3);  // −2.5 → −3
+  CHECK(rounding_divide_by_pot(7, 2) == 2);    // 1.75 → 2
+  CHECK(rounding_divide_by_pot(-6, 2) == -2);  // −1.5 → −2
+  Generator g(1);
+  for (int i = 0; i < 2000; ++i) {
+    const auto x = static_cast<int32_t>(static_cast<int64_t>(g.next_u64() % 2000001) - 1000000);
+    const double m = 1e-4 + g.uniform() * 0.9;
+    const int32_t got = multiply_by_quantized_multiplier(x, quantize_multiplier(m));
+    // Two roundings (the high multiply, then the shift): within one unit of x·m.
+    CHECK(std::abs(static_cast<double>(got) - static_cast<double>(x) * m) <= 1.0);
+  }
+  CHECK(requantize(1000, quantize_multiplier(0.01), 3, 0, 255) == 13);
+  CHECK(requantize(-1000, quantize_multiplier(0.01), 3, 0, 255) == 0);  // clamped
+}
+
+TEST_CASE("VNNI GEMM equals the reference loops bit for bit") {
+  if (!vnni_available()) {
+    MESSAGE("skipping: this CPU has no AVX-512 VNNI; the executor uses the reference kernels");
+    return;
+  }
+  Generator g(2);
+  for (int64_t rows : {1, 3, 8, 9, 17})
+    for (int64_t k : {1, 3, 4, 25, 70, 800})
+      for (int64_t out : {1, 7, 16, 17, 50})
+        for (int32_t zp : {0, 7, 128, 255}) {
+          std::vector<uint8_t> x(static_cast<size_t>(rows * k));
+          std::vector<int8_t> w(static_cast<size_t>(out * k));
+          std::vector<int32_t> bias(static_cast<size_t>(out));
+          for (auto& v : x) v = static_cast<uint8_t>(g.next_u64());
+          for (auto& v : w) v = static_cast<int8_t>(static_cast<int>(g.next_u64() % 255) - 127);
+          for (auto& v : bias) v = static_cast<int32_t>(g.next_u64() % 20001) - 10000;
+          std::vector<int32_t> want(static_cast<size_t>(rows * out)), got(want.size());
+          linear_acc_reference(rows, k, out, x.data(), zp, w.data(), bias.data(), want.data());
+          const PackedWeights packed = pack_weights(w.data(), out, k, bias.data(), zp);
+          std::vector<uint8_t> padded(static_cast<size_t>(rows * packed.k_padded), 0x5a);
+          for (int64_t r = 0; r < rows; ++r)
+            std::copy_n(x.data() + r * k, k, padded.data() + r * packed.k_padded);
+          gemm_acc_vnni(padded.data(), rows, packed, got.data());
+          CAPTURE(rows);
+          CAPTURE(k);
+          CAPTURE(out);
+          CAPTURE(zp);
+          CHECK(got == want);
+        }
+}
+
+namespace {
+
+// A random but valid program: conv layers of the given kinds, pools, flatten, linear.
+struct ConvSpec {
+  int64_t out, kernel, stride, padding, groups;
+};
+
+Program random_program(const Shape& input, const std::vector<ConvSpec>& convs, uint64_t seed) {
+  Generator g(seed);
+  auto rand_i8 = [&](const Shape& s) {
+    std::vector<int8_t> v(static_cast<size_t>(shape_numel(s)));
+    for (auto& x : v) x = static_cast<int8_t>(static_cast<int>(g.next_u64() % 255) - 127);
+    return Tensor::from_vector(v, s);
+  };
+  auto per_channel = [&](int64_t n, auto make) {
+    std::vector<int32_t> v(static_cast<size_t>(n));
+    for (auto& x : v) x = make();
+    return Tensor::from_vector(v, {n});
+  };
+  Program p;
+  p.input_shape = input;
+  p.input_scale = 0.02f;
+  p.input_zero_point = 17;
+  Shape cur = input;
+  int32_t zp = p.input_zero_point;
+  for (const ConvSpec& c : convs) {
+    Op op;
+    op.kind = OpKind::conv2d;
+    op.in_shape = cur;
+    op.kernel = c.kernel;
+    op.stride = c.stride;
+    op.padding = c.padding;
+    op.groups = c.groups;
+    op.out_shape = {c.out, (cur[1] + 2 * c.padding - c.kernel) / c.stride + 1, (cur[2] + 2 * c.padding - c.kernel) / c.stride + 1};
+    op.input_zero_point = zp;
+    op.weight = rand_i8({c.out, cur[0] / c.groups, c.kernel, c.kernel});
+    op.bias = per_channel(c.out, [&] { return static_cast<int32_t>(g.next_u64() % 4001) - 2000; });
+    op.multiplier = per_channel(c.out, [&] { return quantize_multiplier(0.0005 + 0.002 * g.uniform()).multiplier; });
+    op.shift = per_channel(c.out, [&] { return quantize_multiplier(0.0005 + 0.002 * g.uniform()).shift; });
+    op.output_zero_point = static_cast<int32_t>(g.next_u64() % 20);
+    op.clamp_min = op.output_zero_point;
+    op.clamp_max = 255;
+    zp = op.output_zero_point;
+    cur = op.out_shape;
+    p.ops.push_back(op);
+  }
+  for (OpKind pool_kind : {OpKind::max_pool, OpKind::avg_pool}) {
+    if (cur[1] < 2 || cur[2] < 2) break;
+    Op pool;
+    pool.kind = pool_kind;
+    pool.in_shape = cur;
+    pool.kernel = 2;
+    pool.stride = 1;
+    pool.out_shape = {cur[0], cur[1] - 1, cur[2] - 1};
+    cur = pool.out_shape;
+    p.ops.push_back(pool);
+  }
+  Op flat;
+  flat.kind = OpKind::flatten;
+  flat.in_shape = cur;
+  flat.out_shape = {shape_numel(cur)};
+  p.ops.push_back(flat);
+  Op fc;
+  fc.kind = OpKind::linear;
+  fc.in_shape = flat.out_shape;
+  fc.out_shape = {10};
+  fc.input_zero_point = zp;
+  fc.weight = rand_i8({10, flat.out_shape[0]});
+  fc.bias = per_channel(10, [&] { return static_cast<int32_t>(g.next_u64() % 2001) - 1000; });
+  fc.output_scale = Tensor::full({10}, 0.001);
+  p.ops.push_back(fc);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("executor: the fast path is bit-identical to the reference over many conv shapes") {
+  // (with max and average pooling, flatten and a float-output linear after the convolutions)
+  const std::vector<std::pair<Shape, std::vector<ConvSpec>>> cases = {
+      {{1, 12, 12}, {{20, 5, 1, 0, 1}}},                       // LeNet-like
+      {{3, 9, 9}, {{8, 3, 2, 1, 1}, {8, 3, 1, 1, 8}}},         // stem stride 2, then depthwise
+      {{5, 7, 7}, {{5, 3, 2, 1, 5}, {7, 1, 1, 0, 1}}},         // odd depthwise stride 2, pointwise
+      {{4, 6, 5}, {{6, 1, 1, 0, 2}, {3, 3, 1, 2, 3}}},         // grouped, wide padding
+      {{17, 4, 4}, {{33, 3, 1, 1, 1}}},                        // odd channel counts
+  };
+  Generator g(4);
+  for (const auto& [input, convs] : cases) {
+    Program p = random_program(input, convs, 7);
+    CAPTURE(shape_str(input));
+    Executor reference(p, {false});
+    Executor fast(p, {true});
+    Tensor x = Tensor::randn({3, input[0], input[1], input[2]}, g);
+    CHECK(fast.run(x).to_vector<float>() == reference.run(x).to_vector<float>());
+  }
+}
+
+TEST_CASE("program files round-trip and reject damage with clear errors") {
+  TempDir dir;
+  Program p = random_program({2, 6, 6}, {{4, 3, 1, 1, 1}}, 9);
+  save_program(dir / "p.int8", p);
+  Program back = load_program(dir / "p.int8");
+  Generator g(5);
+  Tensor x = Tensor::randn({2, 2, 6, 6}, g);
+  CHECK(Executor(back).run(x).to_vector<float>() == Executor(p).run(x).to_vector<float>());
+
+  std::ifstream in(dir / "p.int8", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto write = [&](const std::string& name, const std::string& b) { std::ofstream(dir / name, std::ios::binary) << b; };
+  write("truncated.int8", bytes.substr(0, bytes.size() - 10));
+  CHECK_THROWS_AS(load_program(dir / "truncated.int8"), Error);
+  std::string newer = bytes;
+  const auto at = newer.find("\\\"version\\\":1");
+  REQUIRE(at != std::string::npos);
+  newer[at + 12] = '9';
+  write("newer.int8", newer);
+  try {
+    load_program(dir / "newer.int8");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("format version 9") != std::string::npos);
+  }
+  // Flip bits all over the header: every outcome is an Error, never a crash.
+  for (size_t i = 8; i < 400 && i < bytes.size(); i += 7) {
+    std::string flipped = bytes;
+    flipped[i] = static_cast<char>(flipped[i] ^ 0x5a);
+    write("flipped.int8", flipped);
+    try {
+      Program q = load_program(dir / "flipped.int8");
+      Executor(q).run(x);
+    } catch (const Error&) {
+    }
+  }
+  Program broken = p;
+  broken.ops[0].out_shape[1] += 1;
+  CHECK_THROWS_AS(broken.validate(), Error);
+  CHECK_THROWS_AS(Executor(p).run(Tensor::zeros({1, 3, 6, 6})), Error);  // wrong input shape
+  CHECK_THROWS_AS(load_program(dir / "missing.int8"), Error);
+}
+
+TEST_CASE("a PTQ-calibrated LeNet converts, and the int8 program agrees with the fake-quantized model") {
+  Generator g(11);
+  auto model = models::lenet5_bn(g);
+  // Give batch norm non-trivial running statistics, as training would.
+  model->train();
+  for (int i = 0; i < 5; ++i) {
+    NoGradGuard no_grad;
+    (*model)(Tensor::randn({16, 1, 28, 28}, g));
+  }
+  std::vector<uint8_t> pixels(128 * 784), labels(128);
+  for (auto& v : pixels) v = static_cast<uint8_t>(g.next_u64());
+  auto dataset = std::make_shared<data::MnistDataset>(pixels, labels, 28, 28, data::normalize({0.5f}, {0.3f}));
+  data::DataLoader loader(dataset, {32, false, 0, false, 0, 1});
+  quant::prepare_ptq(*model, quant::preset("w8a8"));
+  quant::calibrate(*model, loader, 4);
+  const Program program = quant::convert(*model, {1, 28, 28}, "lenet5_bn");
+  const Executor exe(program);
+  Tensor x = Tensor::empty({64, 1, 28, 28});
+  {
+    data::DataLoader all(dataset, {64, false, 0, false, 0, 1});
+    all.start_epoch(0);
+    data::Batch b;
+    all.next(b);
+    x = b.images;
+  }
+  Tensor fake;
+  {
+    NoGradGuard no_grad;
+    model->eval();
+    fake = (*model)(x);
+  }
+  Tensor integer = exe.run(x);
+  const auto a = argmax(fake, 1).to_vector<int32_t>(), b = argmax(integer, 1).to_vector<int32_t>();
+  int agree = 0;
+  for (size_t i = 0; i < a.size(); ++i) agree += a[i] == b[i];
+  CHECK(agree >= 62);
+  // Logits agree to a fraction of the output range.
+  const auto fl = fake.to_vector<float>(), il = integer.to_vector<float>();
+  double worst = 0, range = 0;
+  for (size_t i = 0; i < fl.size(); ++i) {
+    worst = std::max(worst, std::abs(double(fl[i]) - il[i]));
+    range = std::max(range, std::abs(double(fl[i])));
+  }
+  CHECK(worst < 0.05 * range);
+}
