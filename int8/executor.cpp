@@ -41,132 +41,152 @@ void im2col(const ConvShape& s, const uint8_t* x, int64_t group, int32_t zp, int
     }
 }
 
-struct Requantizer {
-  std::vector<FixedPointMultiplier> m;
-  int32_t zp, lo, hi;
-  explicit Requantizer(const Op& op) : zp(op.output_zero_point), lo(op.clamp_min), hi(op.clamp_max) {
-    if (!op.multiplier.defined()) return;
-    const auto mult = op.multiplier.to_vector<int32_t>(), shift = op.shift.to_vector<int32_t>();
-    for (size_t c = 0; c < mult.size(); ++c) m.push_back({mult[c], shift[c]});
-  }
-};
-
 }  // namespace
 
 Executor::Executor(Program program, ExecutorOptions options) : program_(std::move(program)) {
   program_.validate();
   fast_ = options.fast && vnni_available();
-  packed_groups_.resize(program_.ops.size());
+  packed_.resize(program_.ops.size());
+  multipliers_.resize(program_.ops.size());
   max_activation_ = shape_numel(program_.input_shape);
   for (size_t i = 0; i < program_.ops.size(); ++i) {
     const Op& op = program_.ops[i];
     max_activation_ = std::max(max_activation_, shape_numel(op.out_shape));
+    if (op.multiplier.defined()) {
+      const auto mult = op.multiplier.to_vector<int32_t>(), shift = op.shift.to_vector<int32_t>();
+      for (size_t c = 0; c < mult.size(); ++c) multipliers_[i].push_back({mult[c], shift[c]});
+    }
+    if (!fast_) continue;
     if (op.kind == OpKind::conv2d) {
-      const ConvShape s = conv_shape(op);
-      const int64_t icg = s.channels / s.groups, ocg = s.out_channels / s.groups, k = icg * s.kernel * s.kernel;
-      max_acc_ = std::max(max_acc_, shape_numel(op.out_shape));
-      max_columns_ = std::max(max_columns_, s.out_h() * s.out_w() * ((k + 3) / 4 * 4));
-      if (fast_)
-        for (int64_t g = 0; g < s.groups; ++g)
-          packed_groups_[i].push_back(pack_weights(op.weight.data<int8_t>() + g * ocg * k, ocg, k,
-                                                   op.bias.data<int32_t>() + g * ocg, op.input_zero_point));
+      const int64_t ocg = op.out_shape[0] / op.groups, k = op.in_shape[0] / op.groups * op.kernel * op.kernel;
+      for (int64_t g = 0; g < op.groups; ++g)
+        packed_[i].push_back(pack_weights(op.weight.data<int8_t>() + g * ocg * k, ocg, k,
+                                          op.bias.data<int32_t>() + g * ocg, op.input_zero_point));
     } else if (op.kind == OpKind::linear) {
-      max_acc_ = std::max(max_acc_, op.out_shape[0]);
-      max_columns_ = std::max(max_columns_, (op.in_shape[0] + 3) / 4 * 4);
-      if (fast_)
-        packed_groups_[i].push_back(pack_weights(op.weight.data<int8_t>(), op.out_shape[0], op.in_shape[0],
-                                                 op.bias.data<int32_t>(), op.input_zero_point));
+      packed_[i].push_back(pack_weights(op.weight.data<int8_t>(), op.out_shape[0], op.in_shape[0],
+                                        op.bias.data<int32_t>(), op.input_zero_point));
     }
   }
 }
 
-void Executor::run_one(const uint8_t* input, float* logits) const {
+void Executor::finish(size_t index, const int32_t* acc, int64_t channels, int64_t pixels, uint8_t* out,
+                      float* logits) const {
+  const Op& op = program_.ops[index];
+  if (op.output_scale.defined()) {
+    const float* scale = op.output_scale.data<float>();
+    for (int64_t c = 0; c < channels; ++c) logits[c] = static_cast<float>(acc[c]) * scale[c];
+    return;
+  }
+  const auto& m = multipliers_[index];
+  const auto row = fast_ ? requantize_row_avx512 : requantize_row_reference;
+  for (int64_t c = 0; c < channels; ++c)
+    row(acc + c * pixels, pixels, m[static_cast<size_t>(c)].multiplier, m[static_cast<size_t>(c)].shift,
+        op.output_zero_point, op.clamp_min, op.clamp_max, out + c * pixels);
+}
+
+void Executor::run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const {
+  const Op& op = program_.ops[index];
+  const ConvShape s = conv_shape(op);
+  const int64_t in_size = shape_numel(op.in_shape), out_size = shape_numel(op.out_shape);
+  const int64_t pixels = s.out_h() * s.out_w(), ocg = s.out_channels / s.groups;
+  parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
+    std::vector<int32_t> acc(static_cast<size_t>(out_size)), block;
+    std::vector<uint8_t> columns;
+    for (int64_t n = begin; n < end; ++n) {
+      const uint8_t* x = in + n * in_size;
+      if (fast_) {
+        block.resize(static_cast<size_t>(pixels * ocg));
+        for (int64_t g = 0; g < s.groups; ++g) {
+          const PackedWeights& pw = packed_[index][static_cast<size_t>(g)];
+          columns.resize(static_cast<size_t>(pixels * pw.k_padded));
+          im2col(s, x, g, op.input_zero_point, pw.k_padded, columns.data());
+          gemm_acc_vnni(columns.data(), pixels, pw, block.data());  // [pixel][ocg] → [oc][pixel]
+          for (int64_t p = 0; p < pixels; ++p)
+            for (int64_t o = 0; o < ocg; ++o)
+              acc[static_cast<size_t>((g * ocg + o) * pixels + p)] = block[static_cast<size_t>(p * ocg + o)];
+        }
+      } else {
+        conv2d_acc_reference(s, x, op.input_zero_point, op.weight.data<int8_t>(), op.bias.data<int32_t>(), acc.data());
+      }
+      finish(index, acc.data(), s.out_channels, pixels, out + n * out_size, logits ? logits + n * out_size : nullptr);
+    }
+  });
+}
+
+void Executor::run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const {
+  const Op& op = program_.ops[index];
+  const int64_t k = op.in_shape[0], oc = op.out_shape[0];
+  // Row blocks of the batch: one GEMM each, so the weights are read once per block.
+  parallel_for(batch, 8, [&](int64_t begin, int64_t end) {
+    const int64_t rows = end - begin;
+    std::vector<int32_t> acc(static_cast<size_t>(rows * oc));
+    if (fast_) {
+      const PackedWeights& pw = packed_[index][0];
+      std::vector<uint8_t> padded(static_cast<size_t>(rows * pw.k_padded), 0);
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(padded.data() + r * pw.k_padded, in + (begin + r) * k, static_cast<size_t>(k));
+      gemm_acc_vnni(padded.data(), rows, pw, acc.data());
+    } else {
+      linear_acc_reference(rows, k, oc, in + begin * k, op.input_zero_point, op.weight.data<int8_t>(),
+                           op.bias.data<int32_t>(), acc.data());
+    }
+    for (int64_t r = 0; r < rows; ++r)
+      finish(index, acc.data() + r * oc, oc, 1, out + (begin + r) * oc, logits ? logits + (begin + r) * oc : nullptr);
+  });
+}
+
+void Executor::run_pool(const Op& op, const uint8_t* in, int64_t batch, uint8_t* out) const {
+  const int64_t c = op.in_shape[0], h = op.in_shape[1], w = op.in_shape[2];
+  const int64_t oh = op.out_shape[1], ow = op.out_shape[2];
+  const auto window = static_cast<int32_t>(op.kernel * op.kernel);
+  parallel_for(batch * c, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const uint8_t* x = in + plane * h * w;
+      uint8_t* y = out + plane * oh * ow;
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          int32_t best = 0, sum = 0;
+          for (int64_t ky = 0; ky < op.kernel; ++ky)
+            for (int64_t kx = 0; kx < op.kernel; ++kx) {
+              const int64_t iy = oy * op.stride - op.padding + ky, ix = ox * op.stride - op.padding + kx;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              const int32_t v = x[iy * w + ix];
+              best = std::max(best, v);
+              sum += v;
+            }
+          // Average: the window sum divided with rounding half up (codes are >= 0); padding
+          // counts toward the window, as in float (count_include_pad).
+          y[oy * ow + ox] = static_cast<uint8_t>(op.kind == OpKind::max_pool ? best : (sum + window / 2) / window);
+        }
+    }
+  });
+}
+
+void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits) const {
   // Two activation buffers, sized once for the largest layer, used in turn.
-  std::vector<uint8_t> a(static_cast<size_t>(max_activation_)), b(static_cast<size_t>(max_activation_));
-  std::vector<uint8_t> columns(static_cast<size_t>(std::max<int64_t>(max_columns_, 1)));
-  std::vector<int32_t> acc(static_cast<size_t>(std::max<int64_t>(max_acc_, 1)));
-  std::memcpy(a.data(), input, static_cast<size_t>(shape_numel(program_.input_shape)));
+  std::vector<uint8_t> a(static_cast<size_t>(batch * max_activation_)), b(a.size());
+  std::memcpy(a.data(), codes, static_cast<size_t>(batch * shape_numel(program_.input_shape)));
   uint8_t* cur = a.data();
   uint8_t* next = b.data();
   for (size_t i = 0; i < program_.ops.size(); ++i) {
     const Op& op = program_.ops[i];
+    float* out_logits = op.output_scale.defined() ? logits : nullptr;
     switch (op.kind) {
-      case OpKind::flatten:
-        continue;  // same bytes, new shape
+      case OpKind::flatten: continue;  // the same bytes under a new shape
       case OpKind::max_pool:
-      case OpKind::avg_pool: {
-        const int64_t c = op.in_shape[0], h = op.in_shape[1], w = op.in_shape[2];
-        const int64_t oh = op.out_shape[1], ow = op.out_shape[2];
-        for (int64_t ch = 0; ch < c; ++ch)
-          for (int64_t oy = 0; oy < oh; ++oy)
-            for (int64_t ox = 0; ox < ow; ++ox) {
-              int32_t best = 0, sum = 0;
-              for (int64_t ky = 0; ky < op.kernel; ++ky)
-                for (int64_t kx = 0; kx < op.kernel; ++kx) {
-                  const int64_t iy = oy * op.stride - op.padding + ky, ix = ox * op.stride - op.padding + kx;
-                  if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                  const int32_t v = cur[(ch * h + iy) * w + ix];
-                  best = std::max(best, v);
-                  sum += v;
-                }
-              const int32_t window = static_cast<int32_t>(op.kernel * op.kernel);
-              // Average: round half away from zero of sum / window (codes are >= 0).
-              next[(ch * oh + oy) * ow + ox] =
-                  static_cast<uint8_t>(op.kind == OpKind::max_pool ? best : (sum + window / 2) / window);
-            }
-        break;
-      }
-      case OpKind::conv2d:
-      case OpKind::linear: {
-        const int64_t oc = op.out_shape[0];
-        const int64_t pixels = op.kind == OpKind::conv2d ? op.out_shape[1] * op.out_shape[2] : 1;
-        // acc laid out [oc][pixel] (NCHW)
-        if (op.kind == OpKind::conv2d) {
-          const ConvShape s = conv_shape(op);
-          if (fast_) {
-            const int64_t ocg = oc / s.groups;
-            std::vector<int32_t> block(static_cast<size_t>(pixels * ocg));
-            for (int64_t g = 0; g < s.groups; ++g) {
-              const PackedWeights& pw = packed_groups_[i][static_cast<size_t>(g)];
-              im2col(s, cur, g, op.input_zero_point, pw.k_padded, columns.data());
-              gemm_acc_vnni(columns.data(), pixels, pw, block.data());  // [pixel][ocg]
-              for (int64_t p = 0; p < pixels; ++p)
-                for (int64_t o = 0; o < ocg; ++o) acc[static_cast<size_t>((g * ocg + o) * pixels + p)] = block[static_cast<size_t>(p * ocg + o)];
-            }
-          } else {
-            conv2d_acc_reference(s, cur, op.input_zero_point, op.weight.data<int8_t>(), op.bias.data<int32_t>(), acc.data());
-          }
-        } else if (fast_) {
-          const PackedWeights& pw = packed_groups_[i][0];
-          std::memcpy(columns.data(), cur, static_cast<size_t>(op.in_shape[0]));
-          gemm_acc_vnni(columns.data(), 1, pw, acc.data());
-        } else {
-          linear_acc_reference(1, op.in_shape[0], oc, cur, op.input_zero_point, op.weight.data<int8_t>(),
-                               op.bias.data<int32_t>(), acc.data());
-        }
-        if (op.output_scale.defined()) {
-          const float* scale = op.output_scale.data<float>();
-          for (int64_t c = 0; c < oc; ++c) logits[c] = static_cast<float>(acc[static_cast<size_t>(c)]) * scale[c];
-          return;
-        }
-        const Requantizer r(op);
-        for (int64_t c = 0; c < oc; ++c)
-          for (int64_t p = 0; p < pixels; ++p)
-            next[c * pixels + p] = requantize(acc[static_cast<size_t>(c * pixels + p)], r.m[static_cast<size_t>(c)], r.zp, r.lo, r.hi);
-        break;
-      }
+      case OpKind::avg_pool: run_pool(op, cur, batch, next); break;
+      case OpKind::conv2d: run_conv(i, cur, batch, next, out_logits); break;
+      case OpKind::linear: run_linear(i, cur, batch, next, out_logits); break;
     }
     std::swap(cur, next);
   }
 }
 
-Tensor Executor::run_example_batch(const uint8_t* codes, int64_t batch) const {
+Tensor Executor::run_codes_contiguous(const uint8_t* codes, int64_t batch) const {
+  constexpr int64_t kChunk = 256;  // examples in flight: bounds activation memory
   const int64_t per_example = shape_numel(program_.input_shape), classes = program_.num_outputs();
   Tensor logits = Tensor::empty({batch, classes});
-  float* out = logits.data<float>();
-  parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; ++n) run_one(codes + n * per_example, out + n * classes);
-  });
+  for (int64_t start = 0; start < batch; start += kChunk)
+    run_chunk(codes + start * per_example, std::min(kChunk, batch - start), logits.data<float>() + start * classes);
   return logits;
 }
 
@@ -179,7 +199,7 @@ Tensor Executor::run_codes(const Tensor& codes_in) const {
                 " does not match the program's input [N, ", program_.input_shape[0], ", ", program_.input_shape[1], ", ",
                 program_.input_shape[2], "]");
   Tensor c = codes.contiguous();
-  return run_example_batch(c.data<uint8_t>(), c.size(0));
+  return run_codes_contiguous(c.data<uint8_t>(), c.size(0));
 }
 
 Tensor Executor::run(const Tensor& input) const {
@@ -198,7 +218,7 @@ Tensor Executor::run(const Tensor& input) const {
   const int32_t z = program_.input_zero_point;
   for (int64_t i = 0; i < x.numel(); ++i)
     pc[i] = static_cast<uint8_t>(std::clamp(static_cast<int32_t>(std::nearbyint(px[i] / s)) + z, 0, 255));
-  return run_example_batch(pc, x.size(0));
+  return run_codes_contiguous(pc, x.size(0));
 }
 
 }  // namespace intrain::int8

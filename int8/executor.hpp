@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "int8/kernels.hpp"
+#include "int8/requantize.hpp"
 #include "int8/program.hpp"
 
 namespace intrain::int8 {
@@ -29,14 +30,21 @@ class Executor {
   bool uses_fast_path() const { return fast_; }
 
  private:
-  Tensor run_example_batch(const uint8_t* codes, int64_t batch) const;
-  void run_one(const uint8_t* input, float* logits) const;
+  // Runs layer by layer over the whole batch (so linear layers are one GEMM over the batch
+  // rows, not one per example), in chunks that bound the activation memory.
+  Tensor run_codes_contiguous(const uint8_t* codes, int64_t batch) const;
+  void run_chunk(const uint8_t* codes, int64_t batch, float* logits) const;
+  void run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
+  void run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
+  void run_pool(const Op& op, const uint8_t* in, int64_t batch, uint8_t* out) const;
+  // acc (bias included) → output codes or, for the last op, float logits.
+  void finish(size_t index, const int32_t* acc, int64_t channels, int64_t pixels, uint8_t* out, float* logits) const;
 
   Program program_;
   bool fast_;
-  std::vector<PackedWeights> packed_;  // per op (empty for ops without weights); per group for conv
-  std::vector<std::vector<PackedWeights>> packed_groups_;
-  int64_t max_activation_ = 0, max_columns_ = 0, max_acc_ = 0;  // buffer sizes planned at load
+  std::vector<std::vector<PackedWeights>> packed_;             // per op; per group for conv
+  std::vector<std::vector<FixedPointMultiplier>> multipliers_;  // per op, per output channel
+  int64_t max_activation_ = 0;  // elements per example, planned at load
 };
 
 }  // namespace intrain::int8

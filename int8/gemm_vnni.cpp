@@ -1,4 +1,4 @@
-// The VNNI micro-kernel: 16 output channels in the lanes of a zmm, up to 8 rows at a time;
+// AVX-512 int8 kernels. The VNNI micro-kernel: 16 output channels in the lanes of a zmm, up to 8 rows at a time;
 // each step broadcasts 4 activation bytes of a row and accumulates their products with
 // 4 weights per lane (vpdpbusd). Exact int32 arithmetic, so it equals the reference loops.
 #include <immintrin.h>
@@ -37,6 +37,48 @@ void gemm_acc_vnni(const uint8_t* x, int64_t rows, int64_t k_padded, int64_t out
         _mm512_mask_storeu_epi32(acc + (m0 + r) * out + b * 16, mask, _mm512_add_epi32(sums[r], bias));
     }
   }
+}
+
+}  // namespace intrain::int8
+
+namespace intrain::int8 {
+
+void requantize_row_reference(const int32_t* acc, int64_t n, int32_t multiplier, int32_t shift, int32_t zp,
+                              int32_t lo, int32_t hi, uint8_t* out);
+
+// The scalar steps of requantize(), 16 lanes at a time:
+//  - the rounding doubling high multiply equals (a·b + 2^30) >> 31 (arithmetic) for every
+//    a and b > 0, which is all the multipliers quantize_multiplier produces;
+//  - the rounding right shift adds 1 when the remainder exceeds mask/2 (+1 for negatives).
+// Channels that need a left shift (multipliers >= 1) take the scalar path.
+void requantize_row_avx512(const int32_t* acc, int64_t n, int32_t multiplier, int32_t shift, int32_t zp, int32_t lo,
+                           int32_t hi, uint8_t* out) {
+  if (shift < 0 || multiplier <= 0) return requantize_row_reference(acc, n, multiplier, shift, zp, lo, hi, out);
+  const __m512i m = _mm512_set1_epi64(multiplier);
+  const __m512i round = _mm512_set1_epi64(int64_t{1} << 30);
+  const __m512i mask = _mm512_set1_epi32(static_cast<int32_t>((int64_t{1} << shift) - 1));
+  const __m512i half = _mm512_srai_epi32(mask, 1);
+  const __m512i vzp = _mm512_set1_epi32(zp), vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(hi);
+  const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
+  const __m128i count = _mm_cvtsi32_si128(shift);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i x = _mm512_loadu_si512(acc + i);
+    // 64-bit products of the even and the odd lanes.
+    const __m512i even = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), round), 31);
+    const __m512i odd = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), m), round), 31);
+    // Interleave the low 32 bits back: lane 2k from even, 2k+1 from odd.
+    const __m512i high = _mm512_or_si512(_mm512_and_si512(even, _mm512_set1_epi64(0xffffffff)), _mm512_slli_epi64(odd, 32));
+    const __m512i remainder = _mm512_and_si512(high, mask);
+    const __mmask16 negative = _mm512_cmplt_epi32_mask(high, zero);
+    const __m512i threshold = _mm512_mask_add_epi32(half, negative, half, one);
+    const __mmask16 up = _mm512_cmpgt_epi32_mask(remainder, threshold);
+    const __m512i shifted = _mm512_sra_epi32(high, count);
+    __m512i v = _mm512_mask_add_epi32(shifted, up, shifted, one);
+    v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, vzp), vlo), vhi);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(v));
+  }
+  requantize_row_reference(acc + i, n - i, multiplier, shift, zp, lo, hi, out + i);
 }
 
 }  // namespace intrain::int8

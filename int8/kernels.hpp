@@ -34,6 +34,13 @@ bool vnni_available();
 // must not instantiate library templates other code could pick up.
 void gemm_acc_vnni(const uint8_t* x, int64_t rows, int64_t k_padded, int64_t out, const int8_t* packed,
                    const int32_t* bias, int32_t* acc);
+// out[i] = requantize(acc[i], m, zp, lo, hi) for one channel's run of accumulators: the
+// scalar definition and its AVX-512 twin (equal bit for bit; see requantize.hpp).
+void requantize_row_reference(const int32_t* acc, int64_t n, int32_t multiplier, int32_t shift, int32_t zp,
+                              int32_t lo, int32_t hi, uint8_t* out);
+void requantize_row_avx512(const int32_t* acc, int64_t n, int32_t multiplier, int32_t shift, int32_t zp, int32_t lo,
+                           int32_t hi, uint8_t* out);
+
 inline void gemm_acc_vnni(const uint8_t* x, int64_t rows, const PackedWeights& w, int32_t* acc) {
   gemm_acc_vnni(x, rows, w.k_padded, w.out, w.data.data(), w.bias.data(), acc);
 }

@@ -1,6 +1,7 @@
 #include <cstddef>
 
 #include "int8/kernels.hpp"
+#include "int8/requantize.hpp"
 
 namespace intrain::int8 {
 
@@ -37,6 +38,11 @@ void linear_acc_reference(int64_t rows, int64_t in, int64_t out, const uint8_t* 
       for (int64_t k = 0; k < in; ++k) sum += (static_cast<int32_t>(x[m * in + k]) - zp) * w[o * in + k];
       acc[m * out + o] = sum;
     }
+}
+
+void requantize_row_reference(const int32_t* acc, int64_t n, int32_t multiplier, int32_t shift, int32_t zp,
+                              int32_t lo, int32_t hi, uint8_t* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = requantize(acc[i], {multiplier, shift}, zp, lo, hi);
 }
 
 PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp) {

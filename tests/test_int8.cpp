@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "core/autograd.hpp"
 #include "data/mnist.hpp"
@@ -70,6 +71,30 @@ TEST_CASE("VNNI GEMM equals the reference loops bit for bit") {
           CAPTURE(zp);
           CHECK(got == want);
         }
+}
+
+TEST_CASE("vectorized requantization equals the scalar definition") {
+  if (!vnni_available()) {
+    MESSAGE("skipping: no AVX-512 on this CPU");
+    return;
+  }
+  Generator g(3);
+  for (int64_t n : {1, 15, 16, 17, 100, 1023}) {
+    std::vector<int32_t> acc(static_cast<size_t>(n));
+    for (int trial = 0; trial < 40; ++trial) {
+      for (auto& v : acc) v = static_cast<int32_t>(static_cast<int64_t>(g.next_u64() % 4000001) - 2000000);
+      acc[0] = trial % 2 ? std::numeric_limits<int32_t>::max() : std::numeric_limits<int32_t>::min();
+      const FixedPointMultiplier m = quantize_multiplier(std::pow(10.0, -6.0 + 6.5 * g.uniform()));  // 1e-6 .. 3
+      const int32_t zp = static_cast<int32_t>(g.next_u64() % 256), lo = trial % 3 ? zp : 0;
+      std::vector<uint8_t> want(acc.size()), got(acc.size());
+      requantize_row_reference(acc.data(), n, m.multiplier, m.shift, zp, lo, 255, want.data());
+      requantize_row_avx512(acc.data(), n, m.multiplier, m.shift, zp, lo, 255, got.data());
+      CAPTURE(n);
+      CAPTURE(m.multiplier);
+      CAPTURE(m.shift);
+      CHECK(got == want);
+    }
+  }
 }
 
 namespace {
