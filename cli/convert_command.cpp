@@ -5,6 +5,11 @@
 
 #include "cli/commands.hpp"
 #include "cli/model_loading.hpp"
+#include "core/autograd.hpp"
+#include "core/ops.hpp"
+#include "data/loader.hpp"
+#include "data/named_datasets.hpp"
+#include "int8/executor.hpp"
 #include "quant/convert.hpp"
 
 namespace intrain::cli {
@@ -14,11 +19,15 @@ void add_convert_command(CLI::App& app) {
   auto checkpoint = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto input = std::make_shared<std::vector<int64_t>>(std::vector<int64_t>{1, 28, 28});
+  auto verify = std::make_shared<std::string>();
+  auto data_root = std::make_shared<std::string>("data");
   CLI::App* cmd = app.add_subcommand("convert", "convert a fake-quantized checkpoint to an int8 program");
   cmd->add_option("--model", *model_name, "model name")->capture_default_str();
   cmd->add_option("--checkpoint", *checkpoint, "checkpoint written by intrain ptq or intrain qat")->required();
   cmd->add_option("--out", *out, "the program file to write (e.g. lenet.int8)")->required();
   cmd->add_option("--input", *input, "input shape C H W")->capture_default_str()->expected(3);
+  cmd->add_option("--verify", *verify, "then compare program and fake-quantized model on this dataset's test set");
+  cmd->add_option("--data-root", *data_root)->capture_default_str();
   cmd->callback([=] {
     LoadedModel loaded = load_model(*model_name, *checkpoint);
     INTRAIN_CHECK(loaded.quant.has_value(), "convert: '", *checkpoint, "' is a float checkpoint; quantize it first ",
@@ -28,6 +37,30 @@ void add_convert_command(CLI::App& app) {
     std::printf("wrote %s: %zu integer ops, %lld bytes (float checkpoint %lld bytes)\n", out->c_str(),
                 program.ops.size(), static_cast<long long>(std::filesystem::file_size(*out)),
                 static_cast<long long>(std::filesystem::file_size(*checkpoint)));
+    if (verify->empty()) return;
+    // Top-1 agreement and accuracies: the fake-quantized model in eval mode against the
+    // integer program, image by image, on the whole test set.
+    const int8::Executor executor(int8::load_program(*out));
+    data::DataLoader loader(data::make_dataset(*verify, data::Split::test, *data_root), {500, false, 0, false, 1, 2});
+    loader.start_epoch(0);
+    loaded.model->eval();
+    NoGradGuard no_grad;
+    data::Batch batch;
+    int64_t agree = 0, fake_right = 0, int_right = 0, total = 0;
+    while (loader.next(batch)) {
+      const auto fake = argmax((*loaded.model)(batch.images), 1).to_vector<int32_t>();
+      const auto integer = argmax(executor.run(batch.images), 1).to_vector<int32_t>();
+      const int32_t* truth = batch.labels.data<int32_t>();
+      for (size_t i = 0; i < fake.size(); ++i) {
+        agree += fake[i] == integer[i];
+        fake_right += fake[i] == truth[i];
+        int_right += integer[i] == truth[i];
+      }
+      total += batch.labels.numel();
+    }
+    std::printf("%s test, %lld images: top-1 agreement %.2f%%; accuracy fake-quantized %.2f%%, int8 program %.2f%%\n",
+                verify->c_str(), static_cast<long long>(total), 100.0 * agree / total, 100.0 * fake_right / total,
+                100.0 * int_right / total);
   });
 }
 

@@ -109,8 +109,13 @@ int8::Program convert(nn::Module& model, const Shape& input_shape, const std::st
     if (!have_input) {
       if (!input_q) fail("the first layer must quantize the network input (activations quantized)");
       const QuantParams p = input_q->params();
+      const QuantScheme in_scheme = input_q->scheme();
+      INTRAIN_CHECK(in_scheme.bits == 8, "convert: the network input is quantized to ", in_scheme.bits,
+                    " bits; the int8 program takes 8-bit input codes");
       program.input_scale = p.scale.item();
-      program.input_zero_point = p.zero_point.item<int32_t>();
+      // Signed codes q in [−128, 127] become unsigned codes q + 128 with the zero point moved
+      // by the same 128: s·(q − z) = s·((q + 128) − (z + 128)), the same values exactly.
+      program.input_zero_point = p.zero_point.item<int32_t>() - in_scheme.qmin();
       act = {program.input_scale, program.input_zero_point, input_shape};
       have_input = true;
     }
