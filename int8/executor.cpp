@@ -29,11 +29,19 @@ void im2col(const ConvShape& s, const uint8_t* x, int64_t group, int32_t zp, int
       int64_t k = 0;
       for (int64_t ic = 0; ic < icg; ++ic) {
         const uint8_t* plane = x + (group * icg + ic) * s.height * s.width;
-        for (int64_t ky = 0; ky < s.kernel; ++ky) {
+        const int64_t ix0 = ox * s.stride - s.padding;
+        const bool row_inside = ix0 >= 0 && ix0 + s.kernel <= s.width;
+        for (int64_t ky = 0; ky < s.kernel; ++ky, k += s.kernel) {
           const int64_t iy = oy * s.stride - s.padding + ky;
-          for (int64_t kx = 0; kx < s.kernel; ++kx, ++k) {
-            const int64_t ix = ox * s.stride - s.padding + kx;
-            row[k] = (iy < 0 || iy >= s.height || ix < 0 || ix >= s.width) ? pad : plane[iy * s.width + ix];
+          if (iy < 0 || iy >= s.height) {
+            std::memset(row + k, pad, static_cast<size_t>(s.kernel));
+          } else if (row_inside) {  // the common case: one contiguous run of the input row
+            std::memcpy(row + k, plane + iy * s.width + ix0, static_cast<size_t>(s.kernel));
+          } else {
+            for (int64_t kx = 0; kx < s.kernel; ++kx) {
+              const int64_t ix = ix0 + kx;
+              row[k + kx] = (ix < 0 || ix >= s.width) ? pad : plane[iy * s.width + ix];
+            }
           }
         }
       }
@@ -138,17 +146,28 @@ void Executor::run_pool(const Op& op, const uint8_t* in, int64_t batch, uint8_t*
   const int64_t c = op.in_shape[0], h = op.in_shape[1], w = op.in_shape[2];
   const int64_t oh = op.out_shape[1], ow = op.out_shape[2];
   const auto window = static_cast<int32_t>(op.kernel * op.kernel);
+  const bool max_2x2 = fast_ && op.kind == OpKind::max_pool && op.kernel == 2 && op.stride == 2 && op.padding == 0;
   parallel_for(batch * c, 16, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const uint8_t* x = in + plane * h * w;
       uint8_t* y = out + plane * oh * ow;
+      if (max_2x2) {  // LeNet's pooling: a branch-free loop the compiler vectorizes
+        for (int64_t oy = 0; oy < oh; ++oy) {
+          const uint8_t* r0 = x + 2 * oy * w;
+          const uint8_t* r1 = r0 + w;
+          for (int64_t ox = 0; ox < ow; ++ox)
+            y[oy * ow + ox] = std::max(std::max(r0[2 * ox], r0[2 * ox + 1]), std::max(r1[2 * ox], r1[2 * ox + 1]));
+        }
+        continue;
+      }
       for (int64_t oy = 0; oy < oh; ++oy)
         for (int64_t ox = 0; ox < ow; ++ox) {
+          const int64_t y0 = oy * op.stride - op.padding, x0 = ox * op.stride - op.padding;
+          const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min(y0 + op.kernel, h);
+          const int64_t xa = std::max<int64_t>(x0, 0), xb = std::min(x0 + op.kernel, w);
           int32_t best = 0, sum = 0;
-          for (int64_t ky = 0; ky < op.kernel; ++ky)
-            for (int64_t kx = 0; kx < op.kernel; ++kx) {
-              const int64_t iy = oy * op.stride - op.padding + ky, ix = ox * op.stride - op.padding + kx;
-              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+          for (int64_t iy = ya; iy < yb; ++iy)
+            for (int64_t ix = xa; ix < xb; ++ix) {
               const int32_t v = x[iy * w + ix];
               best = std::max(best, v);
               sum += v;

@@ -143,14 +143,14 @@ Program random_program(const Shape& input, const std::vector<ConvSpec>& convs, u
     cur = op.out_shape;
     p.ops.push_back(op);
   }
-  for (OpKind pool_kind : {OpKind::max_pool, OpKind::avg_pool}) {
+  for (OpKind pool_kind : {OpKind::max_pool, OpKind::avg_pool, OpKind::max_pool}) {
     if (cur[1] < 2 || cur[2] < 2) break;
     Op pool;
     pool.kind = pool_kind;
     pool.in_shape = cur;
     pool.kernel = 2;
-    pool.stride = 1;
-    pool.out_shape = {cur[0], cur[1] - 1, cur[2] - 1};
+    pool.stride = pool_kind == OpKind::avg_pool || cur[1] < 4 ? 1 : 2;  // 2x2/2 max pooling has a fast path
+    pool.out_shape = {cur[0], (cur[1] - 2) / pool.stride + 1, (cur[2] - 2) / pool.stride + 1};
     cur = pool.out_shape;
     p.ops.push_back(pool);
   }
