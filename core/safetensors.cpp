@@ -103,7 +103,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 
 SafetensorsFile load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  INTRAIN_CHECK(in.good(), "cannot open checkpoint '", path, "'");
+  INTRAIN_CHECK(in.good(), "cannot open '", path, "': no such file or not readable");
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   INTRAIN_CHECK(bytes.size() >= 8, "'", path, "' is not a safetensors file: ", bytes.size(), " bytes");
   uint64_t header_size = 0;

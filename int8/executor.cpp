@@ -18,35 +18,38 @@ ConvShape conv_shape(const Op& op) {
   return {op.in_shape[0], op.in_shape[1], op.in_shape[2], op.out_shape[0], op.kernel, op.stride, op.padding, op.groups};
 }
 
-// Columns of one group for the VNNI GEMM: [pixels][k_padded], padded positions hold the
-// zero point (so they contribute nothing), k ordered as the weight's (ic, ky, kx).
-void im2col(const ConvShape& s, const uint8_t* x, int64_t group, int32_t zp, int64_t k_padded, uint8_t* cols) {
+// Columns of one group for the VNNI convolution GEMM, laid out [k/4][pixels_padded][4]:
+// for each 4 consecutive k (the weight's (ic, ky, kx) order), the 4 bytes of every pixel
+// side by side. Padding positions, padded k and padded pixels hold the zero point.
+void im2col_k4(const ConvShape& s, const uint8_t* x, int64_t group, int32_t zp, int64_t k_padded,
+               int64_t pixels_padded, uint8_t* cols) {
   const int64_t oh = s.out_h(), ow = s.out_w(), icg = s.channels / s.groups;
   const auto pad = static_cast<uint8_t>(zp);
-  for (int64_t oy = 0; oy < oh; ++oy)
-    for (int64_t ox = 0; ox < ow; ++ox) {
-      uint8_t* row = cols + (oy * ow + ox) * k_padded;
-      int64_t k = 0;
-      for (int64_t ic = 0; ic < icg; ++ic) {
-        const uint8_t* plane = x + (group * icg + ic) * s.height * s.width;
-        const int64_t ix0 = ox * s.stride - s.padding;
-        const bool row_inside = ix0 >= 0 && ix0 + s.kernel <= s.width;
-        for (int64_t ky = 0; ky < s.kernel; ++ky, k += s.kernel) {
+  std::memset(cols, pad, static_cast<size_t>(k_padded * pixels_padded));
+  int64_t k = 0;
+  for (int64_t ic = 0; ic < icg; ++ic) {
+    const uint8_t* plane = x + (group * icg + ic) * s.height * s.width;
+    for (int64_t ky = 0; ky < s.kernel; ++ky)
+      for (int64_t kx = 0; kx < s.kernel; ++kx, ++k) {
+        uint8_t* dst = cols + (k / 4) * pixels_padded * 4 + k % 4;
+        for (int64_t oy = 0; oy < oh; ++oy) {
           const int64_t iy = oy * s.stride - s.padding + ky;
-          if (iy < 0 || iy >= s.height) {
-            std::memset(row + k, pad, static_cast<size_t>(s.kernel));
-          } else if (row_inside) {  // the common case: one contiguous run of the input row
-            std::memcpy(row + k, plane + iy * s.width + ix0, static_cast<size_t>(s.kernel));
-          } else {
-            for (int64_t kx = 0; kx < s.kernel; ++kx) {
-              const int64_t ix = ix0 + kx;
-              row[k + kx] = (ix < 0 || ix >= s.width) ? pad : plane[iy * s.width + ix];
-            }
+          if (iy < 0 || iy >= s.height) continue;
+          const uint8_t* src = plane + iy * s.width;
+          uint8_t* d = dst + oy * ow * 4;
+          if (s.stride == 1) {  // the in-bounds pixels of the row read one contiguous run
+            const int64_t lo = std::max<int64_t>(0, s.padding - kx);
+            const int64_t hi = std::min<int64_t>(ow, s.width + s.padding - kx);
+            if (hi > lo) spread_bytes_x4(src + lo - s.padding + kx, hi - lo, d + lo * 4);
+            continue;
+          }
+          for (int64_t ox = 0; ox < ow; ++ox) {
+            const int64_t ix = ox * s.stride - s.padding + kx;
+            if (ix >= 0 && ix < s.width) d[ox * 4] = src[ix];
           }
         }
       }
-      for (; k < k_padded; ++k) row[k] = pad;
-    }
+  }
 }
 
 }  // namespace
@@ -55,6 +58,7 @@ Executor::Executor(Program program, ExecutorOptions options) : program_(std::mov
   program_.validate();
   fast_ = options.fast && vnni_available();
   packed_.resize(program_.ops.size());
+  packed_conv_.resize(program_.ops.size());
   multipliers_.resize(program_.ops.size());
   max_activation_ = shape_numel(program_.input_shape);
   for (size_t i = 0; i < program_.ops.size(); ++i) {
@@ -68,8 +72,8 @@ Executor::Executor(Program program, ExecutorOptions options) : program_(std::mov
     if (op.kind == OpKind::conv2d) {
       const int64_t ocg = op.out_shape[0] / op.groups, k = op.in_shape[0] / op.groups * op.kernel * op.kernel;
       for (int64_t g = 0; g < op.groups; ++g)
-        packed_[i].push_back(pack_weights(op.weight.data<int8_t>() + g * ocg * k, ocg, k,
-                                          op.bias.data<int32_t>() + g * ocg, op.input_zero_point));
+        packed_conv_[i].push_back(pack_weights_rows(op.weight.data<int8_t>() + g * ocg * k, ocg, k,
+                                                    op.bias.data<int32_t>() + g * ocg, op.input_zero_point));
     } else if (op.kind == OpKind::linear) {
       packed_[i].push_back(pack_weights(op.weight.data<int8_t>(), op.out_shape[0], op.in_shape[0],
                                         op.bias.data<int32_t>(), op.input_zero_point));
@@ -98,20 +102,17 @@ void Executor::run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t*
   const int64_t in_size = shape_numel(op.in_shape), out_size = shape_numel(op.out_shape);
   const int64_t pixels = s.out_h() * s.out_w(), ocg = s.out_channels / s.groups;
   parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
-    std::vector<int32_t> acc(static_cast<size_t>(out_size)), block;
+    std::vector<int32_t> acc(static_cast<size_t>(out_size));
     std::vector<uint8_t> columns;
+    const int64_t pixels_padded = (pixels + 15) / 16 * 16;
     for (int64_t n = begin; n < end; ++n) {
       const uint8_t* x = in + n * in_size;
       if (fast_) {
-        block.resize(static_cast<size_t>(pixels * ocg));
         for (int64_t g = 0; g < s.groups; ++g) {
-          const PackedWeights& pw = packed_[index][static_cast<size_t>(g)];
-          columns.resize(static_cast<size_t>(pixels * pw.k_padded));
-          im2col(s, x, g, op.input_zero_point, pw.k_padded, columns.data());
-          gemm_acc_vnni(columns.data(), pixels, pw, block.data());  // [pixel][ocg] → [oc][pixel]
-          for (int64_t p = 0; p < pixels; ++p)
-            for (int64_t o = 0; o < ocg; ++o)
-              acc[static_cast<size_t>((g * ocg + o) * pixels + p)] = block[static_cast<size_t>(p * ocg + o)];
+          const RowWeights& rw = packed_conv_[index][static_cast<size_t>(g)];
+          columns.resize(static_cast<size_t>(rw.k_padded * pixels_padded));
+          im2col_k4(s, x, g, op.input_zero_point, rw.k_padded, pixels_padded, columns.data());
+          conv_gemm_acc_vnni(columns.data(), pixels, pixels_padded, rw, acc.data() + g * ocg * pixels);
         }
       } else {
         conv2d_acc_reference(s, x, op.input_zero_point, op.weight.data<int8_t>(), op.bias.data<int32_t>(), acc.data());
@@ -201,11 +202,21 @@ void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits) con
 }
 
 Tensor Executor::run_codes_contiguous(const uint8_t* codes, int64_t batch) const {
-  constexpr int64_t kChunk = 256;  // examples in flight: bounds activation memory
+  // Each thread takes whole slices of the batch through every layer: one parallel region
+  // per call, no barrier between layers. Slices are at most 256 examples, which bounds the
+  // activation memory; the layers' own parallel loops run inline inside the region.
+  constexpr int64_t kMaxSlice = 256;
   const int64_t per_example = shape_numel(program_.input_shape), classes = program_.num_outputs();
+  const int64_t slices = std::max<int64_t>((batch + kMaxSlice - 1) / kMaxSlice, std::min<int64_t>(num_threads(), batch));
+  const int64_t slice = (batch + slices - 1) / slices;
   Tensor logits = Tensor::empty({batch, classes});
-  for (int64_t start = 0; start < batch; start += kChunk)
-    run_chunk(codes + start * per_example, std::min(kChunk, batch - start), logits.data<float>() + start * classes);
+  float* out = logits.data<float>();
+  parallel_for(slices, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t start = k * slice, count = std::min(slice, batch - start);
+      if (count > 0) run_chunk(codes + start * per_example, count, out + start * classes);
+    }
+  });
   return logits;
 }
 

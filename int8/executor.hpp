@@ -42,7 +42,8 @@ class Executor {
 
   Program program_;
   bool fast_;
-  std::vector<std::vector<PackedWeights>> packed_;             // per op; per group for conv
+  std::vector<std::vector<PackedWeights>> packed_;             // per linear op
+  std::vector<std::vector<RowWeights>> packed_conv_;           // per conv op, per group
   std::vector<std::vector<FixedPointMultiplier>> multipliers_;  // per op, per output channel
   int64_t max_activation_ = 0;  // elements per example, planned at load
 };

@@ -82,3 +82,58 @@ void requantize_row_avx512(const int32_t* acc, int64_t n, int32_t multiplier, in
 }
 
 }  // namespace intrain::int8
+
+namespace intrain::int8 {
+
+void conv_gemm_acc_vnni(const uint8_t* columns, int64_t pixels, int64_t pixels_padded, int64_t k_padded, int64_t out,
+                        const int8_t* weights, const int32_t* bias, int32_t* acc);
+
+// 16 pixels per zmm, 8 output channels at a time: each step loads 4 k-values of 16 pixels
+// (64 bytes) once and multiplies them with the broadcast 4 weights of each channel.
+void conv_gemm_acc_vnni(const uint8_t* columns, int64_t pixels, int64_t pixels_padded, int64_t k_padded, int64_t out,
+                        const int8_t* weights, const int32_t* bias, int32_t* acc) {
+  constexpr int kChannels = 8;
+  const int64_t groups = k_padded / 4;
+  for (int64_t p0 = 0; p0 < pixels; p0 += 16) {
+    const int64_t lanes = pixels - p0 < 16 ? pixels - p0 : 16;
+    const __mmask16 mask = static_cast<__mmask16>((1u << lanes) - 1);
+    for (int64_t o0 = 0; o0 < out; o0 += kChannels) {
+      const int count = static_cast<int>(out - o0 < kChannels ? out - o0 : kChannels);
+      __m512i sums[kChannels];
+      for (int r = 0; r < kChannels; ++r) sums[r] = _mm512_setzero_si512();
+      for (int64_t g = 0; g < groups; ++g) {
+        const __m512i xv = _mm512_loadu_si512(columns + (g * pixels_padded + p0) * 4);
+        for (int r = 0; r < count; ++r) {
+          int32_t four;
+          std::memcpy(&four, weights + (o0 + r) * k_padded + g * 4, 4);
+          sums[r] = _mm512_dpbusd_epi32(sums[r], xv, _mm512_set1_epi32(four));
+        }
+      }
+      for (int r = 0; r < count; ++r)
+        _mm512_mask_storeu_epi32(acc + (o0 + r) * pixels + p0, mask,
+                                 _mm512_add_epi32(sums[r], _mm512_set1_epi32(bias[o0 + r])));
+    }
+  }
+}
+
+}  // namespace intrain::int8
+
+namespace intrain::int8 {
+
+void spread_bytes_x4(const uint8_t* src, int64_t n, uint8_t* dst);
+
+void spread_bytes_x4(const uint8_t* src, int64_t n, uint8_t* dst) {
+  // Zero-extend 16 bytes into 16 dwords, then store only each dword's low byte.
+  const __mmask64 low_bytes = 0x1111111111111111ULL;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_mask_storeu_epi8(dst + 4 * i, low_bytes, _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  if (i < n) {
+    const auto rest = static_cast<unsigned>(n - i);
+    const __m128i tail = _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << rest) - 1), src + i);
+    const __mmask64 store = low_bytes & ((rest == 16 ? ~0ULL : (1ULL << (4 * rest)) - 1));
+    _mm512_mask_storeu_epi8(dst + 4 * i, store, _mm512_cvtepu8_epi32(tail));
+  }
+}
+
+}  // namespace intrain::int8

@@ -34,6 +34,26 @@ bool vnni_available();
 // must not instantiate library templates other code could pick up.
 void gemm_acc_vnni(const uint8_t* x, int64_t rows, int64_t k_padded, int64_t out, const int8_t* packed,
                    const int32_t* bias, int32_t* acc);
+// Convolution as GEMM with 16 output pixels in the lanes (the accumulators come out as
+// [channel][pixel], NCHW, with no transposition): columns laid out [k/4][pixels_padded][4]
+// (pixels_padded a multiple of 16), weights [out][k_padded] row-major, bias with the
+// zero-point term folded in as in PackedWeights.
+struct RowWeights {
+  int64_t out = 0, k = 0, k_padded = 0;
+  std::vector<int8_t> data;
+  std::vector<int32_t> bias;
+};
+RowWeights pack_weights_rows(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp);
+void conv_gemm_acc_vnni(const uint8_t* columns, int64_t pixels, int64_t pixels_padded, int64_t k_padded, int64_t out,
+                        const int8_t* weights, const int32_t* bias, int32_t* acc);
+inline void conv_gemm_acc_vnni(const uint8_t* columns, int64_t pixels, int64_t pixels_padded, const RowWeights& w,
+                               int32_t* acc) {
+  conv_gemm_acc_vnni(columns, pixels, pixels_padded, w.k_padded, w.out, w.data.data(), w.bias.data(), acc);
+}
+
+// dst[4·i] = src[i] for i < n, leaving the other bytes: one k-row of the columns above.
+void spread_bytes_x4(const uint8_t* src, int64_t n, uint8_t* dst);
+
 // out[i] = requantize(acc[i], m, zp, lo, hi) for one channel's run of accumulators: the
 // scalar definition and its AVX-512 twin (equal bit for bit; see requantize.hpp).
 void requantize_row_reference(const int32_t* acc, int64_t n, int32_t multiplier, int32_t shift, int32_t zp,

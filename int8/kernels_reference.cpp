@@ -45,6 +45,24 @@ void requantize_row_reference(const int32_t* acc, int64_t n, int32_t multiplier,
   for (int64_t i = 0; i < n; ++i) out[i] = requantize(acc[i], {multiplier, shift}, zp, lo, hi);
 }
 
+RowWeights pack_weights_rows(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp) {
+  RowWeights p;
+  p.out = out;
+  p.k = k;
+  p.k_padded = (k + 3) / 4 * 4;
+  p.data.assign(static_cast<size_t>(out * p.k_padded), 0);
+  p.bias.assign(static_cast<size_t>(out), 0);
+  for (int64_t o = 0; o < out; ++o) {
+    int32_t row_sum = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      p.data[static_cast<size_t>(o * p.k_padded + j)] = w[o * k + j];
+      row_sum += w[o * k + j];
+    }
+    p.bias[static_cast<size_t>(o)] = bias[o] - zp * row_sum;
+  }
+  return p;
+}
+
 PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp) {
   PackedWeights p;
   p.out = out;
