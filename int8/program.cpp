@@ -17,6 +17,38 @@ OpKind parse_kind(const std::string& s) {
   throw Error("int8 program: unknown op kind '" + s + "'");
 }
 
+// Sub-8-bit weights travel packed: 4-bit codes two to a byte, 2-bit codes four to a byte
+// (two's complement, low bits first); the executor unpacks them to int8 at load.
+int storage_bits(int weight_bits) { return weight_bits <= 2 ? 2 : weight_bits <= 4 ? 4 : 8; }
+
+Tensor pack_codes(const Tensor& codes, int bits, size_t index) {
+  const int per_byte = 8 / bits;
+  const int32_t lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
+  const auto values = codes.to_vector<int8_t>();
+  std::vector<uint8_t> packed((values.size() + static_cast<size_t>(per_byte) - 1) / static_cast<size_t>(per_byte), 0);
+  for (size_t i = 0; i < values.size(); ++i) {
+    INTRAIN_CHECK(values[i] >= lo && values[i] <= hi, "int8 program: op ", index, " weight code ", int{values[i]},
+                  " does not fit ", bits, " bits");
+    packed[i / static_cast<size_t>(per_byte)] |= static_cast<uint8_t>((values[i] & ((1 << bits) - 1)) << (bits * static_cast<int>(i % static_cast<size_t>(per_byte))));
+  }
+  return Tensor::from_vector(packed, {static_cast<int64_t>(packed.size())});
+}
+
+Tensor unpack_codes(const Tensor& packed, int bits, const Shape& shape, size_t index) {
+  const int per_byte = 8 / bits;
+  const int64_t n = shape_numel(shape);
+  INTRAIN_CHECK(packed.dtype() == DType::u8 && packed.numel() == (n + per_byte - 1) / per_byte, "int8 program: op ",
+                index, " packed weight holds ", packed.numel(), " bytes, ", shape_str(shape), " at ", bits,
+                " bits needs ", (n + per_byte - 1) / per_byte);
+  const uint8_t* p = packed.data<uint8_t>();
+  std::vector<int8_t> codes(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const int v = (p[i / per_byte] >> (bits * static_cast<int>(i % per_byte))) & ((1 << bits) - 1);
+    codes[static_cast<size_t>(i)] = static_cast<int8_t>(v >= (1 << (bits - 1)) ? v - (1 << bits) : v);  // sign-extend
+  }
+  return Tensor::from_vector(codes, shape);
+}
+
 void expect_tensor(const Tensor& t, DType dtype, const Shape& shape, size_t index, const char* what) {
   INTRAIN_CHECK(t.defined(), "int8 program: op ", index, " has no ", what);
   INTRAIN_CHECK(t.dtype() == dtype && t.shape() == shape, "int8 program: op ", index, " ", what, " is ",
@@ -119,7 +151,13 @@ void save_program(const std::string& path, const Program& program) {
                             {"output_zero_point", op.output_zero_point}, {"clamp_min", op.clamp_min},
                             {"clamp_max", op.clamp_max}, {"weight_bits", op.weight_bits}});
     const std::string prefix = "op" + std::to_string(i) + ".";
-    for (auto [name, t] : {std::pair{"weight", op.weight}, std::pair{"bias", op.bias},
+    if (op.weight.defined() && storage_bits(op.weight_bits) < 8) {
+      graph["ops"].back()["weight_shape"] = op.weight.shape();
+      tensors.emplace(prefix + "weight_packed", pack_codes(op.weight, storage_bits(op.weight_bits), i));
+    } else if (op.weight.defined()) {
+      tensors.emplace(prefix + "weight", op.weight);
+    }
+    for (auto [name, t] : {std::pair{"bias", op.bias},
                            std::pair{"multiplier", op.multiplier}, std::pair{"shift", op.shift},
                            std::pair{"output_scale", op.output_scale}})
       if (t.defined()) tensors.emplace(prefix + name, t);
@@ -165,6 +203,11 @@ Program load_program(const std::string& path) {
         return found == file.tensors.end() ? Tensor() : found->second;
       };
       op.weight = take("weight");
+      if (Tensor packed = take("weight_packed"); packed.defined()) {
+        INTRAIN_CHECK(op.weight_bits >= 1 && op.weight_bits <= 4, "'", path, "': op ", i, " has packed weights but ",
+                      op.weight_bits, " weight bits");
+        op.weight = unpack_codes(packed, storage_bits(op.weight_bits), j.at("weight_shape").get<Shape>(), i);
+      }
       op.bias = take("bias");
       op.multiplier = take("multiplier");
       op.shift = take("shift");

@@ -4,8 +4,9 @@
 // the output. Activations between ops are uint8 codes with a zero point.
 //
 // On disk a program is a safetensors file (so any safetensors reader can list it): the
-// weights and constants as tensors named "op<i>.<what>", and the graph as JSON in the
-// metadata ("intrain_int8_program", versioned). Loading validates every op, shape and size.
+// weights and constants as tensors named "op<i>.<what>" (sub-8-bit weights packed, two or
+// four codes to a byte), and the graph as JSON in the metadata ("intrain_int8_program",
+// versioned). Loading validates every op, shape and size.
 #include <string>
 #include <vector>
 
@@ -30,7 +31,7 @@ struct Op {
   Tensor shift;       // i32 [OC]
   int32_t output_zero_point = 0, clamp_min = 0, clamp_max = 255;
   Tensor output_scale;  // f32 [OC]: when set, the op outputs float (acc · scale[c]), the logits
-  int weight_bits = 8;  // the trained bit width (weights are stored as int8 codes either way)
+  int weight_bits = 8;  // the trained bit width: files pack 4- and 2-bit codes; in memory they are int8
 };
 
 struct Program {

@@ -4,6 +4,7 @@
 #include <doctest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 
@@ -229,6 +230,22 @@ TEST_CASE("program files round-trip and reject damage with clear errors") {
     } catch (const Error&) {
     }
   }
+  // 4- and 2-bit layers are packed in the file and come back as the same codes.
+  Program narrow = p;
+  for (Op& op : narrow.ops) {
+    if (!op.weight.defined()) continue;
+    op.weight_bits = &op == &narrow.ops.front() ? 4 : 2;
+    const int32_t limit = op.weight_bits == 4 ? 7 : 1;
+    int8_t* w = op.weight.data<int8_t>();
+    for (int64_t k = 0; k < op.weight.numel(); ++k) w[k] = static_cast<int8_t>(std::clamp<int32_t>(w[k] % 8, -limit - 1, limit));
+  }
+  save_program(dir / "narrow.int8", narrow);
+  CHECK(load_program(dir / "narrow.int8").ops.front().weight.to_vector<int8_t>() == narrow.ops.front().weight.to_vector<int8_t>());
+  CHECK(load_program(dir / "narrow.int8").ops.back().weight.to_vector<int8_t>() == narrow.ops.back().weight.to_vector<int8_t>());
+  CHECK(std::filesystem::file_size(dir / "narrow.int8") < std::filesystem::file_size(dir / "p.int8"));
+  narrow.ops.front().weight.data<int8_t>()[0] = 100;  // does not fit 4 bits
+  CHECK_THROWS_AS(save_program(dir / "bad.int8", narrow), Error);
+
   Program broken = p;
   broken.ops[0].out_shape[1] += 1;
   CHECK_THROWS_AS(broken.validate(), Error);
