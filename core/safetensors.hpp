@@ -21,6 +21,8 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 // Validates the whole file (header JSON, dtypes, shapes, offsets within the data, no
 // overlaps) and throws an Error naming the file and the problem.
 SafetensorsFile load_safetensors(const std::string& path);
+// The same from bytes in memory; `name` labels the errors.
+SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& name);
 
 // Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync of the folder).
 void write_file_atomically(const std::string& path, const std::string& bytes);

@@ -1,5 +1,7 @@
 #include "int8/program.hpp"
 
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "core/safetensors.hpp"
@@ -166,7 +168,13 @@ void save_program(const std::string& path, const Program& program) {
 }
 
 Program load_program(const std::string& path) {
-  SafetensorsFile file = load_safetensors(path);
+  std::ifstream in(path, std::ios::binary);
+  INTRAIN_CHECK(in.good(), "cannot open int8 program '", path, "': no such file or not readable");
+  return parse_program(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), path);
+}
+
+Program parse_program(const std::string& bytes, const std::string& path) {
+  SafetensorsFile file = parse_safetensors(bytes, path);
   auto meta = file.metadata.find(kMetadataKey);
   INTRAIN_CHECK(meta != file.metadata.end(), "'", path, "' is not an intrain int8 program (no '", kMetadataKey,
                 "' metadata)");

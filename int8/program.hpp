@@ -47,5 +47,7 @@ struct Program {
 
 void save_program(const std::string& path, const Program& program);
 Program load_program(const std::string& path);
+// The same from the bytes of a program file; `name` labels the errors.
+Program parse_program(const std::string& bytes, const std::string& name);
 
 }  // namespace intrain::int8
