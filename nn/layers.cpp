@@ -93,12 +93,7 @@ std::string BatchNorm2d::extra_repr() const {
   return repr(running_mean.size(0), ", eps=", eps, ", momentum=", momentum, weight.defined() ? "" : ", affine=false");
 }
 
-std::string MaxPool2d::extra_repr() const {
-  return repr("kernel_size=", options_.kernel_h, ", stride=", options_.stride_h ? options_.stride_h : options_.kernel_h,
-              options_.pad_h ? repr(", padding=", options_.pad_h) : "");
-}
-
-std::string AvgPool2d::extra_repr() const {
+std::string Pool2dBase::extra_repr() const {
   return repr("kernel_size=", options_.kernel_h, ", stride=", options_.stride_h ? options_.stride_h : options_.kernel_h,
               options_.pad_h ? repr(", padding=", options_.pad_h) : "");
 }

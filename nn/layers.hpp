@@ -71,29 +71,32 @@ class ReLU6 : public Module {
   std::string type_name() const override { return "ReLU6"; }
 };
 
-class MaxPool2d : public Module {
+// The shared part of the pooling layers: their kernel, stride and padding.
+class Pool2dBase : public Module {
  public:
-  explicit MaxPool2d(int64_t kernel_size, int64_t stride = 0, int64_t padding = 0)
-      : options_(Pool2dOptions::square(kernel_size, stride, padding)) {}
-  Tensor forward(const Tensor& x) override { return max_pool2d(x, options_); }
-  std::string type_name() const override { return "MaxPool2d"; }
-  std::string extra_repr() const override;
   const Pool2dOptions& options() const { return options_; }
+  std::string extra_repr() const override;
 
- private:
+ protected:
+  Pool2dBase(int64_t kernel_size, int64_t stride, int64_t padding)
+      : options_(Pool2dOptions::square(kernel_size, stride, padding)) {}
   Pool2dOptions options_;
 };
 
-class AvgPool2d : public Module {
+class MaxPool2d : public Pool2dBase {
+ public:
+  explicit MaxPool2d(int64_t kernel_size, int64_t stride = 0, int64_t padding = 0)
+      : Pool2dBase(kernel_size, stride, padding) {}
+  Tensor forward(const Tensor& x) override { return max_pool2d(x, options_); }
+  std::string type_name() const override { return "MaxPool2d"; }
+};
+
+class AvgPool2d : public Pool2dBase {
  public:
   explicit AvgPool2d(int64_t kernel_size, int64_t stride = 0, int64_t padding = 0)
-      : options_(Pool2dOptions::square(kernel_size, stride, padding)) {}
+      : Pool2dBase(kernel_size, stride, padding) {}
   Tensor forward(const Tensor& x) override { return avg_pool2d(x, options_); }
   std::string type_name() const override { return "AvgPool2d"; }
-  std::string extra_repr() const override;
-
- private:
-  Pool2dOptions options_;
 };
 
 // Global average pooling: AdaptiveAvgPool2d with output size 1.

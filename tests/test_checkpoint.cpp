@@ -8,11 +8,13 @@
 #include "core/safetensors.hpp"
 #include "models/lenet.hpp"
 #include "nn/optimizer.hpp"
+#include "tests/expect_error.hpp"
 #include "tests/temp_dir.hpp"
 #include "train/checkpoint.hpp"
 
 using namespace intrain;
 using intrain::testing::TempDir;
+using intrain::testing::expect_error;
 
 namespace {
 
@@ -20,17 +22,6 @@ void write_raw(const std::string& path, const std::string& header, const std::st
   std::string bytes(8, '\0');
   for (int i = 0; i < 8; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
   std::ofstream(path, std::ios::binary) << bytes << header << data;
-}
-
-template <class F>
-void expect_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    FAIL("expected an error containing: ", needle);
-  } catch (const Error& e) {
-    INFO("message: ", e.what());
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
-  }
 }
 
 }  // namespace

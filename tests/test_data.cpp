@@ -7,11 +7,13 @@
 #include "data/idx.hpp"
 #include "data/loader.hpp"
 #include "data/mnist.hpp"
+#include "tests/expect_error.hpp"
 #include "tests/temp_dir.hpp"
 
 using namespace intrain;
 using namespace intrain::data;
 using intrain::testing::TempDir;
+using intrain::testing::expect_error;
 
 namespace {
 
@@ -30,17 +32,6 @@ void write_tiny_mnist(const TempDir& dir, const std::string& split, int64_t n, b
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
                                               static_cast<std::streamsize>(bytes.size()));
-}
-
-template <class F>
-void expect_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    FAIL("expected an error containing: ", needle);
-  } catch (const Error& e) {
-    INFO("message: ", e.what());
-    CHECK(std::string(e.what()).find(needle) != std::string::npos);
-  }
 }
 
 }  // namespace

@@ -5,25 +5,17 @@
 #include <string>
 
 #include "core/ops.hpp"
+#include "tests/expect_error.hpp"
 #include "core/threads.hpp"
 
 using namespace intrain;
 
 namespace {
 
-// Runs f, requires an intrain::Error, and checks that its message contains every needle.
+// Requires an intrain::Error whose message contains every needle.
 template <class F>
 void expect_error(F&& f, std::initializer_list<const char*> needles) {
-  try {
-    f();
-    FAIL("expected intrain::Error");
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    for (const char* needle : needles) {
-      INFO("message: ", message, " | expected to contain: ", needle);
-      CHECK(message.find(needle) != std::string::npos);
-    }
-  }
+  for (const char* needle : needles) intrain::testing::expect_error(f, needle);
 }
 
 }  // namespace
