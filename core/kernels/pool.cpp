@@ -28,7 +28,40 @@ void for_each_window(const Pool2dParams& p, F&& f) {
 
 }  // namespace
 
+namespace {
+
+// The 2x2, stride 2, unpadded case (LeNet, most CNNs): four loads per output and no window
+// clipping. Same results as the general loop: the first maximum wins, NaN propagates.
+void max_pool2d_2x2(const Pool2dParams& p, const float* x, float* y, int32_t* argmax) {
+  const int64_t oh = p.out_h(), ow = p.out_w();
+  parallel_for(p.planes, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const float* in = x + plane * p.in_h * p.in_w;
+      float* out = y + plane * oh * ow;
+      int32_t* arg = argmax + plane * oh * ow;
+      for (int64_t oy = 0; oy < oh; ++oy) {
+        const float* r0 = in + 2 * oy * p.in_w;
+        const float* r1 = r0 + p.in_w;
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const int32_t base = static_cast<int32_t>(2 * oy * p.in_w + 2 * ox);
+          const float v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+          const int32_t at[4] = {base, base + 1, base + static_cast<int32_t>(p.in_w), base + static_cast<int32_t>(p.in_w) + 1};
+          int best = 0;
+          for (int k = 1; k < 4; ++k)
+            if (v[k] > v[best] || (v[k] != v[k] && v[best] == v[best])) best = k;
+          out[oy * ow + ox] = v[best];
+          arg[oy * ow + ox] = at[best];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax) {
+  if (p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0)
+    return max_pool2d_2x2(p, x, y, argmax);
   for_each_window(p, [&](int64_t plane, int64_t o, int64_t ya, int64_t yb, int64_t xa, int64_t xb) {
     const float* in = x + plane * p.in_h * p.in_w;
     int64_t best = ya * p.in_w + xa;
