@@ -143,10 +143,23 @@ void Executor::run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_
   });
 }
 
-void Executor::run_pool(const Op& op, const uint8_t* in, int64_t batch, uint8_t* out) const {
+void Executor::run_add(size_t index, const uint8_t* in, const uint8_t* saved, int64_t batch, uint8_t* out) const {
+  // docs/quantization.md §7: both inputs, offset and shifted left by 20 bits, scaled to a
+  // common scale (multipliers <= 1/2), summed, then requantized to the output.
+  const Op& op = program_.ops[index];
+  const auto& m = multipliers_[index];
+  const int64_t n = batch * shape_numel(op.in_shape);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t a = multiply_by_quantized_multiplier((static_cast<int32_t>(in[i]) - op.input_zero_point) * (1 << 20), m[0]);
+    const int32_t b = multiply_by_quantized_multiplier((static_cast<int32_t>(saved[i]) - op.saved_zero_point) * (1 << 20), m[1]);
+    out[i] = requantize(a + b, m[2], op.output_zero_point, op.clamp_min, op.clamp_max);
+  }
+}
+
+void Executor::run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t* out) const {
+  const Op& op = program_.ops[index];
   const int64_t c = op.in_shape[0], h = op.in_shape[1], w = op.in_shape[2];
   const int64_t oh = op.out_shape[1], ow = op.out_shape[2];
-  const auto window = static_cast<int32_t>(op.kernel * op.kernel);
   const bool max_2x2 = fast_ && op.kind == OpKind::max_pool && op.kernel == 2 && op.stride == 2 && op.padding == 0;
   parallel_for(batch * c, 16, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
@@ -171,19 +184,23 @@ void Executor::run_pool(const Op& op, const uint8_t* in, int64_t batch, uint8_t*
             for (int64_t ix = xa; ix < xb; ++ix) {
               const int32_t v = x[iy * w + ix];
               best = std::max(best, v);
-              sum += v;
+              sum += v - op.input_zero_point;  // padding adds nothing in these units
             }
-          // Average: the window sum divided with rounding half up (codes are >= 0); padding
-          // counts toward the window, as in float (count_include_pad).
-          y[oy * ow + ox] = static_cast<uint8_t>(op.kind == OpKind::max_pool ? best : (sum + window / 2) / window);
+          // Average: Σ (x − z) over the window requantized with M = s_x / (s_y · k²), the
+          // padding counted in the window as in float (count_include_pad).
+          y[oy * ow + ox] = op.kind == OpKind::max_pool
+                                ? static_cast<uint8_t>(best)
+                                : requantize(sum, multipliers_[index][0], op.output_zero_point, op.clamp_min, op.clamp_max);
         }
     }
   });
 }
 
 void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits) const {
-  // Two activation buffers, sized once for the largest layer, used in turn.
+  // Two activation buffers, sized once for the largest layer, used in turn, plus the
+  // inputs saved for residual additions.
   std::vector<uint8_t> a(static_cast<size_t>(batch * max_activation_)), b(a.size());
+  std::vector<std::vector<uint8_t>> saved;
   std::memcpy(a.data(), codes, static_cast<size_t>(batch * shape_numel(program_.input_shape)));
   uint8_t* cur = a.data();
   uint8_t* next = b.data();
@@ -192,8 +209,15 @@ void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits) con
     float* out_logits = op.output_scale.defined() ? logits : nullptr;
     switch (op.kind) {
       case OpKind::flatten: continue;  // the same bytes under a new shape
+      case OpKind::save:
+        saved.emplace_back(cur, cur + batch * shape_numel(op.in_shape));
+        continue;
+      case OpKind::add:
+        run_add(i, cur, saved.back().data(), batch, next);
+        saved.pop_back();
+        break;
       case OpKind::max_pool:
-      case OpKind::avg_pool: run_pool(op, cur, batch, next); break;
+      case OpKind::avg_pool: run_pool(i, cur, batch, next); break;
       case OpKind::conv2d: run_conv(i, cur, batch, next, out_logits); break;
       case OpKind::linear: run_linear(i, cur, batch, next, out_logits); break;
     }

@@ -36,7 +36,8 @@ class Executor {
   void run_chunk(const uint8_t* codes, int64_t batch, float* logits) const;
   void run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
   void run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
-  void run_pool(const Op& op, const uint8_t* in, int64_t batch, uint8_t* out) const;
+  void run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t* out) const;
+  void run_add(size_t index, const uint8_t* in, const uint8_t* saved, int64_t batch, uint8_t* out) const;
   // acc (bias included) → output codes or, for the last op, float logits.
   void finish(size_t index, const int32_t* acc, int64_t channels, int64_t pixels, uint8_t* out, float* logits) const;
 
@@ -44,7 +45,7 @@ class Executor {
   bool fast_;
   std::vector<std::vector<PackedWeights>> packed_;             // per linear op
   std::vector<std::vector<RowWeights>> packed_conv_;           // per conv op, per group
-  std::vector<std::vector<FixedPointMultiplier>> multipliers_;  // per op, per output channel
+  std::vector<std::vector<FixedPointMultiplier>> multipliers_;  // per op: per channel; avg_pool 1; add 3
   int64_t max_activation_ = 0;  // elements per example, planned at load
 };
 

@@ -14,7 +14,8 @@ using json = nlohmann::json;
 const char* kMetadataKey = "intrain_int8_program";
 
 OpKind parse_kind(const std::string& s) {
-  for (OpKind k : {OpKind::conv2d, OpKind::linear, OpKind::max_pool, OpKind::avg_pool, OpKind::flatten})
+  for (OpKind k : {OpKind::conv2d, OpKind::linear, OpKind::max_pool, OpKind::avg_pool, OpKind::flatten, OpKind::save,
+                   OpKind::add})
     if (s == op_kind_name(k)) return k;
   throw Error("int8 program: unknown op kind '" + s + "'");
 }
@@ -66,6 +67,8 @@ const char* op_kind_name(OpKind kind) {
     case OpKind::max_pool: return "max_pool";
     case OpKind::avg_pool: return "avg_pool";
     case OpKind::flatten: return "flatten";
+    case OpKind::save: return "save";
+    case OpKind::add: return "add";
   }
   return "?";
 }
@@ -78,6 +81,7 @@ void Program::validate() const {
                 " is outside 0..255");
   INTRAIN_CHECK(!ops.empty(), "int8 program: no ops");
   Shape current = input_shape;
+  std::vector<Shape> saved;  // the save/add stack
   for (size_t i = 0; i < ops.size(); ++i) {
     const Op& op = ops[i];
     INTRAIN_CHECK(op.in_shape == current, "int8 program: op ", i, " (", op_kind_name(op.kind), ") expects input ",
@@ -116,6 +120,28 @@ void Program::validate() const {
         INTRAIN_CHECK(op.out_shape == Shape{shape_numel(op.in_shape)}, "int8 program: op ", i, " flatten output ",
                       shape_str(op.out_shape));
         break;
+      case OpKind::save:
+        INTRAIN_CHECK(op.out_shape == op.in_shape, "int8 program: op ", i, " save changes the shape");
+        INTRAIN_CHECK(saved.size() < 64, "int8 program: op ", i, " nests residual connections too deeply");
+        saved.push_back(op.in_shape);
+        break;
+      case OpKind::add:
+        INTRAIN_CHECK(!saved.empty(), "int8 program: op ", i, " adds without a saved input");
+        INTRAIN_CHECK(saved.back() == op.in_shape && op.out_shape == op.in_shape, "int8 program: op ", i, " adds ",
+                      shape_str(op.in_shape), " to a saved ", shape_str(saved.back()));
+        saved.pop_back();
+        break;
+    }
+    if (op.kind == OpKind::avg_pool || op.kind == OpKind::add) {
+      const int64_t n = op.kind == OpKind::add ? 3 : 1;
+      expect_tensor(op.multiplier, DType::i32, {n}, i, "multiplier");
+      expect_tensor(op.shift, DType::i32, {n}, i, "shift");
+      for (int32_t sh : op.shift.to_vector<int32_t>())
+        INTRAIN_CHECK(sh >= -31 && sh <= 31, "int8 program: op ", i, " has shift ", sh, " outside -31..31");
+      for (int32_t zp : {op.input_zero_point, op.saved_zero_point, op.output_zero_point})
+        INTRAIN_CHECK(zp >= 0 && zp <= 255, "int8 program: op ", i, " has a zero point outside 0..255");
+      INTRAIN_CHECK(0 <= op.clamp_min && op.clamp_min <= op.clamp_max && op.clamp_max <= 255, "int8 program: op ", i,
+                    " clamp range [", op.clamp_min, ", ", op.clamp_max, "] is not within 0..255");
     }
     if (op.kind == OpKind::conv2d || op.kind == OpKind::linear) {
       const int64_t oc = op.out_shape[0];
@@ -137,6 +163,7 @@ void Program::validate() const {
     INTRAIN_CHECK(!last || op.output_scale.defined(), "int8 program: the last op must output float logits");
     current = op.out_shape;
   }
+  INTRAIN_CHECK(saved.empty(), "int8 program: ", saved.size(), " saved input(s) never added");
 }
 
 void save_program(const std::string& path, const Program& program) {
@@ -151,7 +178,8 @@ void save_program(const std::string& path, const Program& program) {
                             {"kernel", op.kernel}, {"stride", op.stride}, {"padding", op.padding},
                             {"groups", op.groups}, {"input_zero_point", op.input_zero_point},
                             {"output_zero_point", op.output_zero_point}, {"clamp_min", op.clamp_min},
-                            {"clamp_max", op.clamp_max}, {"weight_bits", op.weight_bits}});
+                            {"clamp_max", op.clamp_max}, {"weight_bits", op.weight_bits},
+                            {"saved_zero_point", op.saved_zero_point}});
     const std::string prefix = "op" + std::to_string(i) + ".";
     if (op.weight.defined() && storage_bits(op.weight_bits) < 8) {
       graph["ops"].back()["weight_shape"] = op.weight.shape();
@@ -205,6 +233,7 @@ Program parse_program(const std::string& bytes, const std::string& path) {
       op.clamp_min = j.at("clamp_min").get<int32_t>();
       op.clamp_max = j.at("clamp_max").get<int32_t>();
       op.weight_bits = j.value("weight_bits", 8);
+      op.saved_zero_point = j.value("saved_zero_point", 0);
       const std::string prefix = "op" + std::to_string(i) + ".";
       auto take = [&](const char* name) {
         auto found = file.tensors.find(prefix + name);

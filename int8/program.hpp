@@ -14,9 +14,11 @@
 
 namespace intrain::int8 {
 
-constexpr int kProgramVersion = 1;
+constexpr int kProgramVersion = 2;  // 2: save/add ops, requantized average pooling
 
-enum class OpKind { conv2d, linear, max_pool, avg_pool, flatten };
+// save pushes the current activation on a stack; add pops it and adds it to the current
+// one (a residual connection), requantizing both.
+enum class OpKind { conv2d, linear, max_pool, avg_pool, flatten, save, add };
 const char* op_kind_name(OpKind kind);
 
 struct Op {
@@ -27,8 +29,10 @@ struct Op {
   int32_t input_zero_point = 0;
   Tensor weight;      // i8 [OC, IC/groups, k, k] or [OC, IC]
   Tensor bias;        // i32 [OC], in units of input_scale·weight_scale[c]
-  Tensor multiplier;  // i32 [OC]: requantization M0 (quantized output)
-  Tensor shift;       // i32 [OC]
+  Tensor multiplier;  // i32 [OC]: requantization M0 (quantized output); avg_pool: [1];
+                      // add: [3] for the current input, the saved input and the output
+  Tensor shift;       // i32, as multiplier
+  int32_t saved_zero_point = 0;  // add: the zero point of the saved (shortcut) input
   int32_t output_zero_point = 0, clamp_min = 0, clamp_max = 255;
   Tensor output_scale;  // f32 [OC]: when set, the op outputs float (acc · scale[c]), the logits
   int weight_bits = 8;  // the trained bit width: files pack 4- and 2-bit codes; in memory they are int8

@@ -145,6 +145,8 @@ class Residual : public Module {
   explicit Residual(ModulePtr body, ModulePtr shortcut = nullptr);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Residual"; }
+  const ModulePtr& body() const { return body_; }
+  const ModulePtr& shortcut() const { return shortcut_; }  // null: identity
 
  private:
   ModulePtr body_, shortcut_;

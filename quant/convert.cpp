@@ -57,20 +57,27 @@ IntWeights integer_weights(const WeightQuantizer& q, const Tensor& effective_wei
   return {quantize(w, params, per_channel).to(DType::i8), params.scale.to_vector<float>()};
 }
 
-}  // namespace
+class Converter {
+ public:
+  Converter(const Shape& input_shape, const std::string& model_name) {
+    program_.model = model_name;
+    program_.input_shape = input_shape;
+  }
 
-int8::Program convert(nn::Module& model, const Shape& input_shape, const std::string& model_name) {
-  INTRAIN_CHECK(input_shape.size() == 3, "convert: input shape must be [C, H, W], got ", shape_str(input_shape));
-  model.eval();
-  NoGradGuard no_grad;
-  int8::Program program;
-  program.model = model_name;
-  program.input_shape = input_shape;
-  const auto& children = model.children();
-  ActivationState act;
-  bool have_input = false;
+  int8::Program finish() {
+    program_.validate();
+    return std::move(program_);
+  }
+
+  // Emits the ops of a sequence of sibling modules (a Sequential's children).
+  void emit_sequence(const std::vector<std::pair<std::string, nn::ModulePtr>>& children, const std::string& prefix,
+                     bool top_level) {
+    int8::Program& program = program_;
+    ActivationState& act = act_;
+    bool& have_input = have_input_;
+    const Shape& input_shape = program_.input_shape;
   for (size_t i = 0; i < children.size(); ++i) {
-    const std::string& name = children[i].first;
+    const std::string name = prefix + children[i].first;
     nn::Module* m = children[i].second.get();
     auto fail = [&](const std::string& why) { throw Error("convert: layer '" + name + "' (" + m->type_name() + "): " + why); };
     if (dynamic_cast<nn::Dropout*>(m) || dynamic_cast<nn::BatchNorm2d*>(m) || dynamic_cast<QuantAct*>(m)) {
@@ -85,6 +92,14 @@ int8::Program convert(nn::Module& model, const Shape& input_shape, const std::st
       op.out_shape = {shape_numel(act.shape)};
       act.shape = op.out_shape;
       program.ops.push_back(op);
+      continue;
+    }
+    if (auto* qp = dynamic_cast<QuantAvgPool*>(m)) {
+      emit_avg_pool(*qp, name);
+      continue;
+    }
+    if (auto* qr = dynamic_cast<QuantResidual*>(m)) {
+      emit_residual(*qr, name);
       continue;
     }
     if (auto* mp = dynamic_cast<nn::MaxPool2d*>(m)) {
@@ -198,7 +213,8 @@ int8::Program convert(nn::Module& model, const Shape& input_shape, const std::st
       act = {out_scale, out_zp, op.out_shape};
       i = next;
     } else {
-      if (next < children.size()) fail("its output is not quantized by an activation and it is not the last layer");
+      if (!top_level || next < children.size())
+        fail("its output is not quantized by an activation and it is not the last layer");
       // The logits: acc · s_in·s_w[c] (+ the bias, already in acc).
       Tensor scale = Tensor::empty({out});
       for (int64_t c = 0; c < out; ++c) scale.data<float>()[c] = act.scale * w.scales[static_cast<size_t>(c)];
@@ -207,8 +223,94 @@ int8::Program convert(nn::Module& model, const Shape& input_shape, const std::st
     }
     program.ops.push_back(op);
   }
-  program.validate();
-  return program;
-}
+  }
 
+ private:
+  // Requantization constants for one multiplier, as one-element tensors.
+  static void set_single_multiplier(int8::Op& op, double m) {
+    const int8::FixedPointMultiplier fm = int8::quantize_multiplier(m);
+    op.multiplier = Tensor::from_vector(std::vector<int32_t>{fm.multiplier}, {1});
+    op.shift = Tensor::from_vector(std::vector<int32_t>{fm.shift}, {1});
+  }
+
+  void emit_avg_pool(QuantAvgPool& qp, const std::string& name) {
+    INTRAIN_CHECK(act_.shape.size() == 3, "convert: layer '", name, "' pools a non-image activation");
+    int8::Op op;
+    op.kind = int8::OpKind::avg_pool;
+    op.in_shape = act_.shape;
+    if (auto* ap = dynamic_cast<nn::AvgPool2d*>(qp.pool().get())) {
+      op.kernel = ap->options().kernel_h;
+      op.stride = ap->options().stride_h ? ap->options().stride_h : op.kernel;
+      op.padding = ap->options().pad_h;
+    } else {  // global: one window over the whole (square) plane
+      INTRAIN_CHECK(act_.shape[1] == act_.shape[2], "convert: layer '", name, "': global pooling of a ",
+                    act_.shape[1], "x", act_.shape[2], " plane; only square planes are supported");
+      op.kernel = op.stride = act_.shape[1];
+    }
+    op.out_shape = {act_.shape[0], (act_.shape[1] + 2 * op.padding - op.kernel) / op.stride + 1,
+                    (act_.shape[2] + 2 * op.padding - op.kernel) / op.stride + 1};
+    const QuantParams out = qp.quantizer().params();
+    const float out_scale = out.scale.item();
+    op.input_zero_point = act_.zero_point;
+    op.output_zero_point = out.zero_point.item<int32_t>();
+    op.clamp_min = qp.quantizer().scheme().qmin();
+    op.clamp_max = qp.quantizer().scheme().qmax();
+    set_single_multiplier(op, static_cast<double>(act_.scale) / (static_cast<double>(out_scale) * op.kernel * op.kernel));
+    act_ = {out_scale, op.output_zero_point, op.out_shape};
+    program_.ops.push_back(op);
+  }
+
+  void emit_residual(QuantResidual& qr, const std::string& name) {
+    INTRAIN_CHECK(!qr.shortcut(), "convert: layer '", name, "': residual blocks with a shortcut layer are not ",
+                  "supported yet (identity shortcuts are)");
+    INTRAIN_CHECK(have_input_, "convert: layer '", name, "': a residual block cannot come before the first layer");
+    int8::Op save;
+    save.kind = int8::OpKind::save;
+    save.in_shape = save.out_shape = act_.shape;
+    program_.ops.push_back(save);
+    const ActivationState saved = act_;
+    auto* body = dynamic_cast<nn::Sequential*>(qr.body().get());
+    if (body) emit_sequence(body->children(), name + ".body.", false);
+    else emit_sequence({{"body", qr.body()}}, name + ".", false);
+    INTRAIN_CHECK(act_.shape == saved.shape, "convert: layer '", name, "': the body changes the shape from ",
+                  shape_str(saved.shape), " to ", shape_str(act_.shape));
+    // docs/quantization.md §7: both inputs scaled to 2·max(s_a, s_b) with 20 bits of headroom.
+    int8::Op add;
+    add.kind = int8::OpKind::add;
+    add.in_shape = add.out_shape = act_.shape;
+    const QuantParams out = qr.quantizer().params();
+    const double s_a = act_.scale, s_b = saved.scale, s_y = out.scale.item();
+    const double twice_max = 2 * std::max(s_a, s_b);
+    std::vector<int32_t> mult, shift;
+    for (double m : {s_a / twice_max, s_b / twice_max, twice_max / (static_cast<double>(1 << 20) * s_y)}) {
+      const int8::FixedPointMultiplier fm = int8::quantize_multiplier(m);
+      mult.push_back(fm.multiplier);
+      shift.push_back(fm.shift);
+    }
+    add.multiplier = Tensor::from_vector(mult, {3});
+    add.shift = Tensor::from_vector(shift, {3});
+    add.input_zero_point = act_.zero_point;
+    add.saved_zero_point = saved.zero_point;
+    add.output_zero_point = out.zero_point.item<int32_t>();
+    add.clamp_min = qr.quantizer().scheme().qmin();
+    add.clamp_max = qr.quantizer().scheme().qmax();
+    act_ = {static_cast<float>(s_y), add.output_zero_point, add.out_shape};
+    program_.ops.push_back(add);
+  }
+
+  int8::Program program_;
+  ActivationState act_;
+  bool have_input_ = false;
+};
+
+}  // namespace
+
+int8::Program convert(nn::Module& model, const Shape& input_shape, const std::string& model_name) {
+  INTRAIN_CHECK(input_shape.size() == 3, "convert: input shape must be [C, H, W], got ", shape_str(input_shape));
+  model.eval();
+  NoGradGuard no_grad;
+  Converter converter(input_shape, model_name);
+  converter.emit_sequence(model.children(), "", true);
+  return converter.finish();
+}
 }  // namespace intrain::quant

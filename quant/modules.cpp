@@ -135,6 +135,26 @@ Tensor QuantAct::forward(const Tensor& x) {
   return (*quantizer_)(relu6_ ? relu6(x) : relu(x));
 }
 
+// ---- QuantAvgPool, QuantResidual -----------------------------------------------------------
+
+QuantAvgPool::QuantAvgPool(nn::ModulePtr pool, std::shared_ptr<ActivationQuantizer> quantizer)
+    : pool_(std::move(pool)), quantizer_(std::move(quantizer)) {
+  register_module("pool", pool_);
+  register_module("quant", quantizer_);
+}
+
+QuantResidual::QuantResidual(const nn::Residual& residual, std::shared_ptr<ActivationQuantizer> quantizer)
+    : body_(residual.body()), shortcut_(residual.shortcut()), quantizer_(std::move(quantizer)) {
+  register_module("body", body_);
+  if (shortcut_) register_module("shortcut", shortcut_);
+  register_module("quant", quantizer_);
+}
+
+Tensor QuantResidual::forward(const Tensor& x) {
+  Tensor side = shortcut_ ? (*shortcut_)(x) : x;
+  return (*quantizer_)(add((*body_)(x), side));
+}
+
 // ---- WeightQuantizer -----------------------------------------------------------------------
 
 WeightQuantizer::WeightQuantizer(Algorithm algorithm, int bits, bool per_channel, bool power_of_two, bool sat_quantize,

@@ -56,6 +56,36 @@ class QuantAct : public nn::Module {
   std::shared_ptr<ActivationQuantizer> quantizer_;
 };
 
+// Average pooling (AvgPool2d or global) whose output is quantized again: the mean of codes
+// is generally not a code, and the integer program requantizes it.
+class QuantAvgPool : public nn::Module {
+ public:
+  QuantAvgPool(nn::ModulePtr pool, std::shared_ptr<ActivationQuantizer> quantizer);
+  Tensor forward(const Tensor& x) override { return (*quantizer_)((*pool_)(x)); }
+  std::string type_name() const override { return "QuantAvgPool"; }
+  const nn::ModulePtr& pool() const { return pool_; }
+  ActivationQuantizer& quantizer() { return *quantizer_; }
+
+ private:
+  nn::ModulePtr pool_;
+  std::shared_ptr<ActivationQuantizer> quantizer_;
+};
+
+// A residual block whose sum is quantized: out = Q(body(x) + shortcut(x)).
+class QuantResidual : public nn::Module {
+ public:
+  QuantResidual(const nn::Residual& residual, std::shared_ptr<ActivationQuantizer> quantizer);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "QuantResidual"; }
+  const nn::ModulePtr& body() const { return body_; }
+  const nn::ModulePtr& shortcut() const { return shortcut_; }
+  ActivationQuantizer& quantizer() { return *quantizer_; }
+
+ private:
+  nn::ModulePtr body_, shortcut_;
+  std::shared_ptr<ActivationQuantizer> quantizer_;
+};
+
 // Quantizes a layer's weight by the configured algorithm.
 class WeightQuantizer {
  public:

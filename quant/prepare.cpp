@@ -36,10 +36,19 @@ class Transformer {
         const Bits bits = bits_for(path);
         if (bits.activations == 0) continue;
         const bool relu6 = dynamic_cast<nn::ReLU6*>(child.get()) != nullptr;
-        module.replace_child(name, std::make_shared<QuantAct>(
-                                       relu6, std::make_shared<ActivationQuantizer>(config_.algorithm, bits.activations,
-                                                                                    true, config_.observer)));
+        module.replace_child(name, std::make_shared<QuantAct>(relu6, activation_quantizer(bits, true)));
         layers_.push_back({path, "activation", bits.activations});
+      } else if (dynamic_cast<nn::AvgPool2d*>(child.get()) || dynamic_cast<nn::AdaptiveAvgPool2d*>(child.get())) {
+        const Bits bits = bits_for(path);
+        if (bits.activations == 0) continue;
+        module.replace_child(name, std::make_shared<QuantAvgPool>(child, activation_quantizer(bits, false)));
+        layers_.push_back({path, "avg_pool", bits.activations});
+      } else if (auto* residual = dynamic_cast<nn::Residual*>(child.get())) {
+        run(*child, path);  // quantize the branches first, then the sum
+        const Bits bits = bits_for(path);
+        if (bits.activations == 0) continue;
+        module.replace_child(name, std::make_shared<QuantResidual>(*residual, activation_quantizer(bits, false)));
+        layers_.push_back({path, "residual_add", bits.activations});
       } else {
         run(*child, path);
       }
@@ -66,6 +75,12 @@ class Transformer {
       if (o.activation_bits && b.activations) b.activations = o.activation_bits;
     }
     return b;
+  }
+
+  // After a ReLU the values are non-negative (unsigned levels from 0); pooled or summed
+  // values may take either sign (affine levels).
+  std::shared_ptr<ActivationQuantizer> activation_quantizer(const Bits& bits, bool non_negative) const {
+    return std::make_shared<ActivationQuantizer>(config_.algorithm, bits.activations, non_negative, config_.observer);
   }
 
   WeightQuantizer weight_quantizer(int bits, bool followed_by_bn) const {

@@ -12,7 +12,7 @@ namespace intrain::quant {
 
 struct QuantizedLayer {
   std::string name;  // dotted module path
-  std::string kind;  // "conv", "linear", "activation", "input"
+  std::string kind;  // "conv", "linear", "activation", "avg_pool", "residual_add", "input"
   int bits = 0;
 };
 

@@ -13,6 +13,7 @@
 #include "int8/executor.hpp"
 #include "int8/requantize.hpp"
 #include "models/lenet.hpp"
+#include "nn/layers.hpp"
 #include "quant/convert.hpp"
 #include "quant/prepare.hpp"
 #include "tests/temp_dir.hpp"
@@ -152,8 +153,38 @@ Program random_program(const Shape& input, const std::vector<ConvSpec>& convs, u
     pool.kernel = 2;
     pool.stride = pool_kind == OpKind::avg_pool || cur[1] < 4 ? 1 : 2;  // 2x2/2 max pooling has a fast path
     pool.out_shape = {cur[0], (cur[1] - 2) / pool.stride + 1, (cur[2] - 2) / pool.stride + 1};
+    if (pool_kind == OpKind::avg_pool) {  // requantized: M = s_x / (s_y · 4) with s_y a little wider
+      const FixedPointMultiplier m = quantize_multiplier(0.25 / 1.1);
+      pool.multiplier = Tensor::from_vector(std::vector<int32_t>{m.multiplier}, {1});
+      pool.shift = Tensor::from_vector(std::vector<int32_t>{m.shift}, {1});
+      pool.input_zero_point = zp;
+      pool.output_zero_point = zp;
+      pool.clamp_min = 0;
+      pool.clamp_max = 255;
+    }
     cur = pool.out_shape;
     p.ops.push_back(pool);
+    if (pool_kind == OpKind::avg_pool) {  // and a residual connection around nothing: x + x
+      Op save, add;
+      save.kind = OpKind::save;
+      save.in_shape = save.out_shape = cur;
+      add.kind = OpKind::add;
+      add.in_shape = add.out_shape = cur;
+      std::vector<int32_t> mult, shift;
+      for (double m : {0.5, 0.5, 2.0 / (1 << 20) / 2.5}) {
+        mult.push_back(quantize_multiplier(m).multiplier);
+        shift.push_back(quantize_multiplier(m).shift);
+      }
+      add.multiplier = Tensor::from_vector(mult, {3});
+      add.shift = Tensor::from_vector(shift, {3});
+      add.input_zero_point = add.saved_zero_point = zp;
+      add.output_zero_point = 3;
+      add.clamp_min = 0;
+      add.clamp_max = 255;
+      zp = 3;
+      p.ops.push_back(save);
+      p.ops.push_back(add);
+    }
   }
   Op flat;
   flat.kind = OpKind::flatten;
@@ -209,7 +240,7 @@ TEST_CASE("program files round-trip and reject damage with clear errors") {
   write("truncated.int8", bytes.substr(0, bytes.size() - 10));
   CHECK_THROWS_AS(load_program(dir / "truncated.int8"), Error);
   std::string newer = bytes;
-  const auto at = newer.find("\\\"version\\\":1");
+  const auto at = newer.find("\\\"version\\\":2");
   REQUIRE(at != std::string::npos);
   newer[at + 12] = '9';
   write("newer.int8", newer);
@@ -297,4 +328,55 @@ TEST_CASE("a PTQ-calibrated LeNet converts, and the int8 program agrees with the
     range = std::max(range, std::abs(double(fl[i])));
   }
   CHECK(worst < 0.05 * range);
+}
+
+TEST_CASE("residual blocks and average pooling convert and agree with the fake-quantized model") {
+  Generator g(21);
+  using nn::make;
+  using Layers = std::initializer_list<nn::ModulePtr>;
+  auto model = std::make_shared<nn::Sequential>(Layers{
+      make<nn::Conv2d>(1, 8, 3, nn::Conv2dOptions{.padding = 1}, g), make<nn::ReLU>(),
+      make<nn::Residual>(make<nn::Sequential>(Layers{make<nn::Conv2d>(8, 8, 3, nn::Conv2dOptions{.padding = 1}, g),
+                                                     make<nn::BatchNorm2d>(8), make<nn::ReLU6>()})),
+      make<nn::AvgPool2d>(2), make<nn::Conv2d>(8, 12, 1, nn::Conv2dOptions{}, g), make<nn::ReLU>(),
+      make<nn::AdaptiveAvgPool2d>(), make<nn::Flatten>(), make<nn::Linear>(12, 10, true, g)});
+  std::vector<uint8_t> pixels(96 * 784), labels(96);
+  for (auto& v : pixels) v = static_cast<uint8_t>(g.next_u64());
+  auto dataset = std::make_shared<data::MnistDataset>(pixels, labels, 28, 28, data::normalize({0.5f}, {0.3f}));
+  data::DataLoader loader(dataset, {32, false, 0, false, 0, 1});
+  auto layers = quant::prepare_ptq(*model, quant::preset("w8a8"));
+  int kinds = 0;
+  for (auto& l : layers) kinds += (l.kind == "residual_add") + (l.kind == "avg_pool");
+  CHECK(kinds == 3);
+  quant::calibrate(*model, loader, 3);
+  const Program program = quant::convert(*model, {1, 28, 28});
+  int saves = 0, adds = 0, pools = 0;
+  for (const Op& op : program.ops) {
+    saves += op.kind == OpKind::save;
+    adds += op.kind == OpKind::add;
+    pools += op.kind == OpKind::avg_pool;
+  }
+  CHECK(saves == 1);
+  CHECK(adds == 1);
+  CHECK(pools == 2);
+  data::DataLoader all(dataset, {96, false, 0, false, 0, 1});
+  all.start_epoch(0);
+  data::Batch b;
+  all.next(b);
+  Tensor fake;
+  {
+    NoGradGuard no_grad;
+    model->eval();
+    fake = (*model)(b.images);
+  }
+  const Executor fast(program), reference(program, {false});
+  Tensor integer = fast.run(b.images);
+  CHECK(integer.to_vector<float>() == reference.run(b.images).to_vector<float>());
+  const auto fa = argmax(fake, 1).to_vector<int32_t>(), ia = argmax(integer, 1).to_vector<int32_t>();
+  int agree = 0;
+  for (size_t i = 0; i < fa.size(); ++i) agree += fa[i] == ia[i];
+  CHECK(agree >= 90);
+  TempDir dir;
+  save_program(dir / "res.int8", program);
+  CHECK(Executor(load_program(dir / "res.int8")).run(b.images).to_vector<float>() == integer.to_vector<float>());
 }
