@@ -18,40 +18,6 @@ ConvShape conv_shape(const Op& op) {
   return {op.in_shape[0], op.in_shape[1], op.in_shape[2], op.out_shape[0], op.kernel, op.stride, op.padding, op.groups};
 }
 
-// Columns of one group for the VNNI convolution GEMM, laid out [k/4][pixels_padded][4]:
-// for each 4 consecutive k (the weight's (ic, ky, kx) order), the 4 bytes of every pixel
-// side by side. Padding positions, padded k and padded pixels hold the zero point.
-void im2col_k4(const ConvShape& s, const uint8_t* x, int64_t group, int32_t zp, int64_t k_padded,
-               int64_t pixels_padded, uint8_t* cols) {
-  const int64_t oh = s.out_h(), ow = s.out_w(), icg = s.channels / s.groups;
-  const auto pad = static_cast<uint8_t>(zp);
-  std::memset(cols, pad, static_cast<size_t>(k_padded * pixels_padded));
-  int64_t k = 0;
-  for (int64_t ic = 0; ic < icg; ++ic) {
-    const uint8_t* plane = x + (group * icg + ic) * s.height * s.width;
-    for (int64_t ky = 0; ky < s.kernel; ++ky)
-      for (int64_t kx = 0; kx < s.kernel; ++kx, ++k) {
-        uint8_t* dst = cols + (k / 4) * pixels_padded * 4 + k % 4;
-        for (int64_t oy = 0; oy < oh; ++oy) {
-          const int64_t iy = oy * s.stride - s.padding + ky;
-          if (iy < 0 || iy >= s.height) continue;
-          const uint8_t* src = plane + iy * s.width;
-          uint8_t* d = dst + oy * ow * 4;
-          if (s.stride == 1) {  // the in-bounds pixels of the row read one contiguous run
-            const int64_t lo = std::max<int64_t>(0, s.padding - kx);
-            const int64_t hi = std::min<int64_t>(ow, s.width + s.padding - kx);
-            if (hi > lo) spread_bytes_x4(src + lo - s.padding + kx, hi - lo, d + lo * 4);
-            continue;
-          }
-          for (int64_t ox = 0; ox < ow; ++ox) {
-            const int64_t ix = ox * s.stride - s.padding + kx;
-            if (ix >= 0 && ix < s.width) d[ox * 4] = src[ix];
-          }
-        }
-      }
-  }
-}
-
 }  // namespace
 
 Executor::Executor(Program program, ExecutorOptions options) : program_(std::move(program)) {
@@ -111,7 +77,9 @@ void Executor::run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t*
         for (int64_t g = 0; g < s.groups; ++g) {
           const RowWeights& rw = packed_conv_[index][static_cast<size_t>(g)];
           columns.resize(static_cast<size_t>(rw.k_padded * pixels_padded));
-          im2col_k4(s, x, g, op.input_zero_point, rw.k_padded, pixels_padded, columns.data());
+          im2col_k4_avx512(x + g * (s.channels / s.groups) * s.height * s.width, s.channels / s.groups, s.height,
+                           s.width, s.kernel, s.stride, s.padding, s.out_h(), s.out_w(), op.input_zero_point,
+                           rw.k_padded, pixels_padded, columns.data());
           conv_gemm_acc_vnni(columns.data(), pixels, pixels_padded, rw, acc.data() + g * ocg * pixels);
         }
       } else {

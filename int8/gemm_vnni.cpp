@@ -120,19 +120,65 @@ void conv_gemm_acc_vnni(const uint8_t* columns, int64_t pixels, int64_t pixels_p
 
 namespace intrain::int8 {
 
-void spread_bytes_x4(const uint8_t* src, int64_t n, uint8_t* dst);
+void im2col_k4_avx512(const uint8_t* x, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
+                      int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, int64_t k_padded,
+                      int64_t pixels_padded, uint8_t* cols);
 
-void spread_bytes_x4(const uint8_t* src, int64_t n, uint8_t* dst) {
-  // Zero-extend 16 bytes into 16 dwords, then store only each dword's low byte.
+namespace {
+
+// dst[4·i] = src[i] for i < n, leaving the other bytes: zero-extend 16 bytes into 16
+// dwords, then store only each dword's low byte.
+inline void spread_bytes_x4(const uint8_t* src, int64_t n, uint8_t* dst) {
   const __mmask64 low_bytes = 0x1111111111111111ULL;
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
-    _mm512_mask_storeu_epi8(dst + 4 * i, low_bytes, _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+    _mm512_mask_storeu_epi8(dst + 4 * i, low_bytes,
+                            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
   if (i < n) {
     const auto rest = static_cast<unsigned>(n - i);
     const __m128i tail = _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << rest) - 1), src + i);
-    const __mmask64 store = low_bytes & ((rest == 16 ? ~0ULL : (1ULL << (4 * rest)) - 1));
-    _mm512_mask_storeu_epi8(dst + 4 * i, store, _mm512_cvtepu8_epi32(tail));
+    _mm512_mask_storeu_epi8(dst + 4 * i, low_bytes & ((1ULL << (4 * rest)) - 1), _mm512_cvtepu8_epi32(tail));
+  }
+}
+
+}  // namespace
+
+void im2col_k4_avx512(const uint8_t* x, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
+                      int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, int64_t k_padded,
+                      int64_t pixels_padded, uint8_t* cols) {
+  const auto pad = static_cast<uint8_t>(zp);
+  const int64_t k_total = channels * kernel * kernel, pixels = out_h * out_w;
+  if (padding > 0) {
+    std::memset(cols, pad, static_cast<size_t>(k_padded * pixels_padded));
+  } else {  // every in-range (k, pixel) gets written below: fill only the padded tails
+    for (int64_t k = 0; k < k_padded; ++k) {
+      uint8_t* row = cols + (k / 4) * pixels_padded * 4 + k % 4;
+      for (int64_t p = k < k_total ? pixels : 0; p < pixels_padded; ++p) row[4 * p] = pad;
+    }
+  }
+  int64_t k = 0;
+  for (int64_t ic = 0; ic < channels; ++ic) {
+    const uint8_t* plane = x + ic * height * width;
+    for (int64_t ky = 0; ky < kernel; ++ky)
+      for (int64_t kx = 0; kx < kernel; ++kx, ++k) {
+        uint8_t* dst = cols + (k / 4) * pixels_padded * 4 + k % 4;
+        for (int64_t oy = 0; oy < out_h; ++oy) {
+          const int64_t iy = oy * stride - padding + ky;
+          if (iy < 0 || iy >= height) continue;
+          const uint8_t* src = plane + iy * width;
+          uint8_t* d = dst + oy * out_w * 4;
+          if (stride == 1) {  // the in-bounds pixels of the row read one contiguous run
+            const int64_t lo = padding - kx > 0 ? padding - kx : 0;
+            const int64_t hi = out_w < width + padding - kx ? out_w : width + padding - kx;
+            if (hi > lo) spread_bytes_x4(src + lo - padding + kx, hi - lo, d + lo * 4);
+            continue;
+          }
+          for (int64_t ox = 0; ox < out_w; ++ox) {
+            const int64_t ix = ox * stride - padding + kx;
+            if (ix >= 0 && ix < width) d[ox * 4] = src[ix];
+          }
+        }
+      }
   }
 }
 

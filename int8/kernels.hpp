@@ -51,8 +51,13 @@ inline void conv_gemm_acc_vnni(const uint8_t* columns, int64_t pixels, int64_t p
   conv_gemm_acc_vnni(columns, pixels, pixels_padded, w.k_padded, w.out, w.data.data(), w.bias.data(), acc);
 }
 
-// dst[4·i] = src[i] for i < n, leaving the other bytes: one k-row of the columns above.
-void spread_bytes_x4(const uint8_t* src, int64_t n, uint8_t* dst);
+// Columns of one convolution group for conv_gemm_acc_vnni, laid out [k/4][pixels_padded][4]:
+// for each 4 consecutive k (the weight's (ic, ky, kx) order), the 4 bytes of every output
+// pixel side by side. Padding positions, padded k and padded pixels hold the zero point.
+// `x` points at the group's first input channel.
+void im2col_k4_avx512(const uint8_t* x, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
+                      int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, int64_t k_padded,
+                      int64_t pixels_padded, uint8_t* cols);
 
 // out[i] = requantize(acc[i], m, zp, lo, hi) for one channel's run of accumulators: the
 // scalar definition and its AVX-512 twin (equal bit for bit; see requantize.hpp).
