@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "core/cpu_features.hpp"
 #include "core/threads.hpp"
@@ -68,24 +69,28 @@ void Executor::run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t*
   const int64_t in_size = shape_numel(op.in_shape), out_size = shape_numel(op.out_shape);
   const int64_t pixels = s.out_h() * s.out_w(), ocg = s.out_channels / s.groups;
   parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
-    std::vector<int32_t> acc(static_cast<size_t>(out_size));
-    std::vector<uint8_t> columns;
+    std::unique_ptr<int32_t[]> acc(new int32_t[static_cast<size_t>(out_size)]);
+    std::unique_ptr<uint8_t[]> columns;
+    size_t columns_size = 0;
     const int64_t pixels_padded = (pixels + 15) / 16 * 16;
     for (int64_t n = begin; n < end; ++n) {
       const uint8_t* x = in + n * in_size;
       if (fast_) {
         for (int64_t g = 0; g < s.groups; ++g) {
           const RowWeights& rw = packed_conv_[index][static_cast<size_t>(g)];
-          columns.resize(static_cast<size_t>(rw.k_padded * pixels_padded));
+          if (columns_size < static_cast<size_t>(rw.k_padded * pixels_padded)) {
+            columns_size = static_cast<size_t>(rw.k_padded * pixels_padded);
+            columns.reset(new uint8_t[columns_size]);
+          }
           im2col_k4_avx512(x + g * (s.channels / s.groups) * s.height * s.width, s.channels / s.groups, s.height,
                            s.width, s.kernel, s.stride, s.padding, s.out_h(), s.out_w(), op.input_zero_point,
-                           rw.k_padded, pixels_padded, columns.data());
-          conv_gemm_acc_vnni(columns.data(), pixels, pixels_padded, rw, acc.data() + g * ocg * pixels);
+                           rw.k_padded, pixels_padded, columns.get());
+          conv_gemm_acc_vnni(columns.get(), pixels, pixels_padded, rw, acc.get() + g * ocg * pixels);
         }
       } else {
-        conv2d_acc_reference(s, x, op.input_zero_point, op.weight.data<int8_t>(), op.bias.data<int32_t>(), acc.data());
+        conv2d_acc_reference(s, x, op.input_zero_point, op.weight.data<int8_t>(), op.bias.data<int32_t>(), acc.get());
       }
-      finish(index, acc.data(), s.out_channels, pixels, out + n * out_size, logits ? logits + n * out_size : nullptr);
+      finish(index, acc.get(), s.out_channels, pixels, out + n * out_size, logits ? logits + n * out_size : nullptr);
     }
   });
 }
@@ -133,13 +138,8 @@ void Executor::run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t*
     for (int64_t plane = begin; plane < end; ++plane) {
       const uint8_t* x = in + plane * h * w;
       uint8_t* y = out + plane * oh * ow;
-      if (max_2x2) {  // LeNet's pooling: a branch-free loop the compiler vectorizes
-        for (int64_t oy = 0; oy < oh; ++oy) {
-          const uint8_t* r0 = x + 2 * oy * w;
-          const uint8_t* r1 = r0 + w;
-          for (int64_t ox = 0; ox < ow; ++ox)
-            y[oy * ow + ox] = std::max(std::max(r0[2 * ox], r0[2 * ox + 1]), std::max(r1[2 * ox], r1[2 * ox + 1]));
-        }
+      if (max_2x2) {  // LeNet's pooling, vectorized
+        max_pool_2x2_avx512(x, h, w, y);
         continue;
       }
       for (int64_t oy = 0; oy < oh; ++oy)
@@ -167,11 +167,13 @@ void Executor::run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t*
 void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits) const {
   // Two activation buffers, sized once for the largest layer, used in turn, plus the
   // inputs saved for residual additions.
-  std::vector<uint8_t> a(static_cast<size_t>(batch * max_activation_)), b(a.size());
+  // Uninitialized (every byte is written before it is read): no time spent zeroing.
+  const auto size = static_cast<size_t>(batch * max_activation_);
+  std::unique_ptr<uint8_t[]> a(new uint8_t[size]), b(new uint8_t[size]);
   std::vector<std::vector<uint8_t>> saved;
-  std::memcpy(a.data(), codes, static_cast<size_t>(batch * shape_numel(program_.input_shape)));
-  uint8_t* cur = a.data();
-  uint8_t* next = b.data();
+  std::memcpy(a.get(), codes, static_cast<size_t>(batch * shape_numel(program_.input_shape)));
+  uint8_t* cur = a.get();
+  uint8_t* next = b.get();
   for (size_t i = 0; i < program_.ops.size(); ++i) {
     const Op& op = program_.ops[i];
     float* out_logits = op.output_scale.defined() ? logits : nullptr;

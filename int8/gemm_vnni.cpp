@@ -182,4 +182,23 @@ void im2col_k4_avx512(const uint8_t* x, int64_t channels, int64_t height, int64_
   }
 }
 
+
+void max_pool_2x2_avx512(const uint8_t* in, int64_t h, int64_t w, uint8_t* out) {
+  // Rows pairwise: the larger byte of the two rows, then of each horizontal pair (the
+  // 16-bit lane's high byte shifted onto its low byte), packed back to bytes.
+  const int64_t oh = h / 2, ow = w / 2;
+  for (int64_t oy = 0; oy < oh; ++oy) {
+    const uint8_t* r0 = in + 2 * oy * w;
+    const uint8_t* r1 = r0 + w;
+    for (int64_t ox = 0; ox < ow; ox += 32) {
+      const int64_t count = ow - ox < 32 ? ow - ox : 32;
+      const __mmask64 load = count == 32 ? ~0ULL : (1ULL << (2 * count)) - 1;
+      const __m512i v = _mm512_max_epu8(_mm512_maskz_loadu_epi8(load, r0 + 2 * ox), _mm512_maskz_loadu_epi8(load, r1 + 2 * ox));
+      const __m512i pairs = _mm512_max_epu8(v, _mm512_srli_epi16(v, 8));
+      const __m256i packed = _mm512_cvtepi16_epi8(_mm512_and_si512(pairs, _mm512_set1_epi16(0xff)));
+      _mm256_mask_storeu_epi8(out + oy * ow + ox, static_cast<__mmask32>(count == 32 ? ~0u : (1u << count) - 1), packed);
+    }
+  }
+}
+
 }  // namespace intrain::int8

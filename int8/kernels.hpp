@@ -59,6 +59,9 @@ void im2col_k4_avx512(const uint8_t* x, int64_t channels, int64_t height, int64_
                       int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, int64_t k_padded,
                       int64_t pixels_padded, uint8_t* cols);
 
+// 2x2, stride 2, unpadded max pooling of one plane of codes (h, w >= 2; out oh = h/2, ow = w/2).
+void max_pool_2x2_avx512(const uint8_t* in, int64_t h, int64_t w, uint8_t* out);
+
 // out[i] = requantize(acc[i], m, zp, lo, hi) for one channel's run of accumulators: the
 // scalar definition and its AVX-512 twin (equal bit for bit; see requantize.hpp).
 void requantize_row_reference(const int32_t* acc, int64_t n, int32_t multiplier, int32_t shift, int32_t zp,
