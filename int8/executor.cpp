@@ -26,6 +26,7 @@ Executor::Executor(Program program, ExecutorOptions options) : program_(std::mov
   fast_ = options.fast && vnni_available();
   packed_.resize(program_.ops.size());
   packed_conv_.resize(program_.ops.size());
+  interleaved_.assign(program_.ops.size(), false);
   multipliers_.resize(program_.ops.size());
   max_activation_ = shape_numel(program_.input_shape);
   for (size_t i = 0; i < program_.ops.size(); ++i) {
@@ -38,9 +39,17 @@ Executor::Executor(Program program, ExecutorOptions options) : program_(std::mov
     if (!fast_) continue;
     if (op.kind == OpKind::conv2d) {
       const int64_t ocg = op.out_shape[0] / op.groups, k = op.in_shape[0] / op.groups * op.kernel * op.kernel;
-      for (int64_t g = 0; g < op.groups; ++g)
-        packed_conv_[i].push_back(pack_weights_rows(op.weight.data<int8_t>() + g * ocg * k, ocg, k,
-                                                    op.bias.data<int32_t>() + g * ocg, op.input_zero_point));
+      // Four or more channels per group: the interleaved layout, which copies words
+      // instead of scattering bytes; fewer (the first layer) would pad k too much.
+      const int64_t icg = op.in_shape[0] / op.groups;
+      interleaved_[i] = icg >= 4;
+      for (int64_t g = 0; g < op.groups; ++g) {
+        const int8_t* w = op.weight.data<int8_t>() + g * ocg * k;
+        const int32_t* b = op.bias.data<int32_t>() + g * ocg;
+        packed_conv_[i].push_back(interleaved_[i]
+                                      ? pack_weights_rows_interleaved(w, ocg, icg, op.kernel, b, op.input_zero_point)
+                                      : pack_weights_rows(w, ocg, k, b, op.input_zero_point));
+      }
     } else if (op.kind == OpKind::linear) {
       packed_[i].push_back(pack_weights(op.weight.data<int8_t>(), op.out_shape[0], op.in_shape[0],
                                         op.bias.data<int32_t>(), op.input_zero_point));
@@ -72,6 +81,9 @@ void Executor::run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t*
     std::unique_ptr<int32_t[]> acc(new int32_t[static_cast<size_t>(out_size)]);
     std::unique_ptr<uint8_t[]> columns;
     size_t columns_size = 0;
+    std::vector<uint8_t> interleaved(interleaved_[index]
+                                         ? static_cast<size_t>((s.channels / s.groups + 3) / 4 * 4 * s.height * s.width)
+                                         : 0);
     const int64_t pixels_padded = (pixels + 15) / 16 * 16;
     for (int64_t n = begin; n < end; ++n) {
       const uint8_t* x = in + n * in_size;
@@ -82,9 +94,17 @@ void Executor::run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t*
             columns_size = static_cast<size_t>(rw.k_padded * pixels_padded);
             columns.reset(new uint8_t[columns_size]);
           }
-          im2col_k4_avx512(x + g * (s.channels / s.groups) * s.height * s.width, s.channels / s.groups, s.height,
-                           s.width, s.kernel, s.stride, s.padding, s.out_h(), s.out_w(), op.input_zero_point,
-                           rw.k_padded, pixels_padded, columns.get());
+          const int64_t icg = s.channels / s.groups;
+          const uint8_t* xg = x + g * icg * s.height * s.width;
+          if (interleaved_[index]) {
+            interleave_channels(xg, icg, s.height, s.width, op.input_zero_point, interleaved.data());
+            im2col_interleaved_avx512(interleaved.data(), (icg + 3) / 4, s.height, s.width, s.kernel, s.stride,
+                                      s.padding, s.out_h(), s.out_w(), op.input_zero_point, pixels_padded,
+                                      columns.get());
+          } else {
+            im2col_k4_avx512(xg, icg, s.height, s.width, s.kernel, s.stride, s.padding, s.out_h(), s.out_w(),
+                             op.input_zero_point, rw.k_padded, pixels_padded, columns.get());
+          }
           conv_gemm_acc_vnni(columns.get(), pixels, pixels_padded, rw, acc.get() + g * ocg * pixels);
         }
       } else {

@@ -45,6 +45,7 @@ class Executor {
   bool fast_;
   std::vector<std::vector<PackedWeights>> packed_;             // per linear op
   std::vector<std::vector<RowWeights>> packed_conv_;           // per conv op, per group
+  std::vector<bool> interleaved_;                              // per conv op: the channel-quad layout
   std::vector<std::vector<FixedPointMultiplier>> multipliers_;  // per op: per channel; avg_pool 1; add 3
   int64_t max_activation_ = 0;  // elements per example, planned at load
 };

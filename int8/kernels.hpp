@@ -59,6 +59,18 @@ void im2col_k4_avx512(const uint8_t* x, int64_t channels, int64_t height, int64_
                       int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, int64_t k_padded,
                       int64_t pixels_padded, uint8_t* cols);
 
+// For convolutions with at least 4 input channels per group, a second column layout that
+// needs no byte scattering: the input is first interleaved by groups of 4 channels,
+// [ceil(C/4)][H][W][4] (missing channels hold the zero point), and k runs over
+// (channel group, ky, kx, channel within the group), so each k-quad of a pixel is one
+// 32-bit word of the interleaved input and a row of pixels one contiguous run of words.
+void interleave_channels(const uint8_t* x, int64_t channels, int64_t height, int64_t width, int32_t zp, uint8_t* out);
+RowWeights pack_weights_rows_interleaved(const int8_t* w, int64_t out, int64_t channels, int64_t kernel,
+                                         const int32_t* bias, int32_t zp);
+void im2col_interleaved_avx512(const uint8_t* xi, int64_t channel_groups, int64_t height, int64_t width, int64_t kernel,
+                               int64_t stride, int64_t padding, int64_t out_h, int64_t out_w, int32_t zp,
+                               int64_t pixels_padded, uint8_t* cols);
+
 // 2x2, stride 2, unpadded max pooling of one plane of codes (h, w >= 2; out oh = h/2, ow = w/2).
 void max_pool_2x2_avx512(const uint8_t* in, int64_t h, int64_t w, uint8_t* out);
 

@@ -63,6 +63,38 @@ RowWeights pack_weights_rows(const int8_t* w, int64_t out, int64_t k, const int3
   return p;
 }
 
+void interleave_channels(const uint8_t* x, int64_t channels, int64_t height, int64_t width, int32_t zp, uint8_t* out) {
+  const int64_t plane = height * width, groups = (channels + 3) / 4;
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t i = 0; i < plane; ++i)
+      for (int64_t c = 0; c < 4; ++c) {
+        const int64_t ch = 4 * g + c;
+        out[(g * plane + i) * 4 + c] = ch < channels ? x[ch * plane + i] : static_cast<uint8_t>(zp);
+      }
+}
+
+RowWeights pack_weights_rows_interleaved(const int8_t* w, int64_t out, int64_t channels, int64_t kernel,
+                                         const int32_t* bias, int32_t zp) {
+  RowWeights p;
+  const int64_t groups = (channels + 3) / 4, taps = kernel * kernel;
+  p.out = out;
+  p.k = channels * taps;
+  p.k_padded = groups * taps * 4;
+  p.data.assign(static_cast<size_t>(out * p.k_padded), 0);
+  p.bias.assign(static_cast<size_t>(out), 0);
+  for (int64_t o = 0; o < out; ++o) {
+    int32_t row_sum = 0;
+    for (int64_t ch = 0; ch < channels; ++ch)
+      for (int64_t t = 0; t < taps; ++t) {
+        const int8_t v = w[(o * channels + ch) * taps + t];
+        row_sum += v;
+        p.data[static_cast<size_t>(o * p.k_padded + ((ch / 4) * taps + t) * 4 + ch % 4)] = v;
+      }
+    p.bias[static_cast<size_t>(o)] = bias[o] - zp * row_sum;
+  }
+  return p;
+}
+
 PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp) {
   PackedWeights p;
   p.out = out;

@@ -213,6 +213,8 @@ TEST_CASE("executor: the fast path is bit-identical to the reference over many c
       {{5, 7, 7}, {{5, 3, 2, 1, 5}, {7, 1, 1, 0, 1}}},         // odd depthwise stride 2, pointwise
       {{4, 6, 5}, {{6, 1, 1, 0, 2}, {3, 3, 1, 2, 3}}},         // grouped, wide padding
       {{17, 4, 4}, {{33, 3, 1, 1, 1}}},                        // odd channel counts
+      {{8, 9, 9}, {{6, 3, 2, 1, 1}, {6, 3, 2, 0, 1}}},         // channel-quad layout, stride 2, padded and not
+      {{12, 7, 6}, {{12, 5, 1, 2, 3}}},                        // grouped, 4 channels per group, wide padding
   };
   Generator g(4);
   for (const auto& [input, convs] : cases) {
