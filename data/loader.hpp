@@ -1,0 +1,70 @@
+#pragma once
+// DataLoader: shuffles (seeded per epoch), batches and collates examples, building the next
+// batches on background worker threads through a bounded queue. A batch's content depends
+// only on (seed, epoch, batch index), never on the number of workers or on timing.
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "data/dataset.hpp"
+
+namespace intrain::data {
+
+struct Batch {
+  Tensor images;  // f32 [B, C, H, W]
+  Tensor labels;  // i32 [B]
+};
+
+struct LoaderOptions {
+  int64_t batch_size = 64;
+  bool shuffle = false;
+  uint64_t seed = 0;
+  bool drop_last = false;
+  int workers = 1;   // 0: build batches on the calling thread
+  int prefetch = 4;  // batches built ahead of the consumer
+};
+
+class DataLoader {
+ public:
+  DataLoader(DatasetPtr dataset, LoaderOptions options);
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  int64_t batches_per_epoch() const;
+  const Dataset& dataset() const { return *dataset_; }
+  const LoaderOptions& options() const { return options_; }
+
+  // Starts an epoch (stopping any unfinished one), optionally from a batch index, then
+  // next() hands out its batches in order and returns false after the last.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  bool next(Batch& batch);
+
+  // The example order of an epoch (identity without shuffle).
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+
+ private:
+  Batch build(int64_t batch_index) const;
+  void worker_loop();
+  void stop_workers();
+
+  DatasetPtr dataset_;
+  LoaderOptions options_;
+  int64_t epoch_ = 0;
+  std::vector<int64_t> order_;
+  int64_t next_to_hand_out_ = 0, end_batch_ = 0;
+
+  // Shared with the workers, guarded by mutex_.
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<int64_t, Batch> ready_;
+  std::exception_ptr failure_;
+  int64_t next_to_build_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace intrain::data
