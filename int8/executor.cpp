@@ -12,6 +12,16 @@
 namespace intrain::int8 {
 
 bool vnni_available() { return active_isa() == Isa::avx512 && cpu_has_avx512_vnni(); }
+bool avx2_available() { return active_isa() >= Isa::avx2; }
+
+const char* kernel_path_name(KernelPath path) {
+  switch (path) {
+    case KernelPath::reference: return "scalar reference";
+    case KernelPath::avx2: return "AVX2";
+    case KernelPath::vnni: return "AVX-512 VNNI";
+  }
+  return "?";
+}
 
 namespace {
 
@@ -23,7 +33,11 @@ ConvShape conv_shape(const Op& op) {
 
 Executor::Executor(Program program, ExecutorOptions options) : program_(std::move(program)) {
   program_.validate();
-  fast_ = options.fast && vnni_available();
+  path_ = !options.fast ? KernelPath::reference
+          : vnni_available() ? KernelPath::vnni
+          : avx2_available() ? KernelPath::avx2
+                             : KernelPath::reference;
+  const bool fast = path_ != KernelPath::reference;
   packed_.resize(program_.ops.size());
   packed_conv_.resize(program_.ops.size());
   interleaved_.assign(program_.ops.size(), false);
@@ -36,7 +50,7 @@ Executor::Executor(Program program, ExecutorOptions options) : program_(std::mov
       const auto mult = op.multiplier.to_vector<int32_t>(), shift = op.shift.to_vector<int32_t>();
       for (size_t c = 0; c < mult.size(); ++c) multipliers_[i].push_back({mult[c], shift[c]});
     }
-    if (!fast_) continue;
+    if (!fast) continue;
     if (op.kind == OpKind::conv2d) {
       const int64_t ocg = op.out_shape[0] / op.groups, k = op.in_shape[0] / op.groups * op.kernel * op.kernel;
       // Four or more channels per group: the interleaved layout, which copies words
@@ -66,7 +80,7 @@ void Executor::finish(size_t index, const int32_t* acc, int64_t channels, int64_
     return;
   }
   const auto& m = multipliers_[index];
-  const auto row = fast_ ? requantize_row_avx512 : requantize_row_reference;
+  const auto row = path_ == KernelPath::vnni ? requantize_row_avx512 : requantize_row_reference;
   for (int64_t c = 0; c < channels; ++c)
     row(acc + c * pixels, pixels, m[static_cast<size_t>(c)].multiplier, m[static_cast<size_t>(c)].shift,
         op.output_zero_point, op.clamp_min, op.clamp_max, out + c * pixels);
@@ -87,7 +101,8 @@ void Executor::run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t*
     const int64_t pixels_padded = (pixels + 15) / 16 * 16;
     for (int64_t n = begin; n < end; ++n) {
       const uint8_t* x = in + n * in_size;
-      if (fast_) {
+      if (path_ != KernelPath::reference) {
+        const bool vnni = path_ == KernelPath::vnni;
         for (int64_t g = 0; g < s.groups; ++g) {
           const RowWeights& rw = packed_conv_[index][static_cast<size_t>(g)];
           if (columns_size < static_cast<size_t>(rw.k_padded * pixels_padded)) {
@@ -98,14 +113,18 @@ void Executor::run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t*
           const uint8_t* xg = x + g * icg * s.height * s.width;
           if (interleaved_[index]) {
             interleave_channels(xg, icg, s.height, s.width, op.input_zero_point, interleaved.data());
-            im2col_interleaved_avx512(interleaved.data(), (icg + 3) / 4, s.height, s.width, s.kernel, s.stride,
-                                      s.padding, s.out_h(), s.out_w(), op.input_zero_point, pixels_padded,
-                                      columns.get());
+            im2col_interleaved(interleaved.data(), (icg + 3) / 4, s.height, s.width, s.kernel, s.stride, s.padding,
+                               s.out_h(), s.out_w(), op.input_zero_point, pixels_padded, columns.get());
           } else {
-            im2col_k4_avx512(xg, icg, s.height, s.width, s.kernel, s.stride, s.padding, s.out_h(), s.out_w(),
-                             op.input_zero_point, rw.k_padded, pixels_padded, columns.get());
+            (vnni ? im2col_k4_avx512 : im2col_k4)(xg, icg, s.height, s.width, s.kernel, s.stride, s.padding, s.out_h(),
+                                                  s.out_w(), op.input_zero_point, rw.k_padded, pixels_padded,
+                                                  columns.get());
           }
-          conv_gemm_acc_vnni(columns.get(), pixels, pixels_padded, rw, acc.get() + g * ocg * pixels);
+          using ConvGemm = void (*)(const uint8_t*, int64_t, int64_t, int64_t, int64_t, const int8_t*, const int32_t*,
+                                    int32_t*);
+          const ConvGemm gemm = vnni ? static_cast<ConvGemm>(conv_gemm_acc_vnni) : conv_gemm_acc_avx2;
+          gemm(columns.get(), pixels, pixels_padded, rw.k_padded, rw.out, rw.data.data(), rw.bias.data(),
+               acc.get() + g * ocg * pixels);
         }
       } else {
         conv2d_acc_reference(s, x, op.input_zero_point, op.weight.data<int8_t>(), op.bias.data<int32_t>(), acc.get());
@@ -122,11 +141,13 @@ void Executor::run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_
   parallel_for(batch, 8, [&](int64_t begin, int64_t end) {
     const int64_t rows = end - begin;
     std::vector<int32_t> acc(static_cast<size_t>(rows * oc));
-    if (fast_) {
+    if (path_ != KernelPath::reference) {
       const PackedWeights& pw = packed_[index][0];
       std::vector<uint8_t> padded(static_cast<size_t>(rows * pw.k_padded), 0);
       for (int64_t r = 0; r < rows; ++r) std::memcpy(padded.data() + r * pw.k_padded, in + (begin + r) * k, static_cast<size_t>(k));
-      gemm_acc_vnni(padded.data(), rows, pw, acc.data());
+      using Gemm = void (*)(const uint8_t*, int64_t, int64_t, int64_t, const int8_t*, const int32_t*, int32_t*);
+      const Gemm gemm = path_ == KernelPath::vnni ? static_cast<Gemm>(gemm_acc_vnni) : gemm_acc_avx2;
+      gemm(padded.data(), rows, pw.k_padded, pw.out, pw.data.data(), pw.bias.data(), acc.data());
     } else {
       linear_acc_reference(rows, k, oc, in + begin * k, op.input_zero_point, op.weight.data<int8_t>(),
                            op.bias.data<int32_t>(), acc.data());
@@ -153,7 +174,7 @@ void Executor::run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t*
   const Op& op = program_.ops[index];
   const int64_t c = op.in_shape[0], h = op.in_shape[1], w = op.in_shape[2];
   const int64_t oh = op.out_shape[1], ow = op.out_shape[2];
-  const bool max_2x2 = fast_ && op.kind == OpKind::max_pool && op.kernel == 2 && op.stride == 2 && op.padding == 0;
+  const bool max_2x2 = path_ == KernelPath::vnni && op.kind == OpKind::max_pool && op.kernel == 2 && op.stride == 2 && op.padding == 0;
   parallel_for(batch * c, 16, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const uint8_t* x = in + plane * h * w;

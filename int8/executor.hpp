@@ -14,8 +14,11 @@
 namespace intrain::int8 {
 
 struct ExecutorOptions {
-  bool fast = true;  // VNNI kernels where the CPU has them; false: the scalar reference
+  bool fast = true;  // the fastest kernels the CPU has (AVX-512 VNNI, else AVX2); false: the scalar reference
 };
+
+enum class KernelPath { reference, avx2, vnni };
+const char* kernel_path_name(KernelPath path);
 
 class Executor {
  public:
@@ -27,7 +30,8 @@ class Executor {
   Tensor run_codes(const Tensor& codes) const;
 
   const Program& program() const { return program_; }
-  bool uses_fast_path() const { return fast_; }
+  bool uses_fast_path() const { return path_ != KernelPath::reference; }
+  KernelPath kernel_path() const { return path_; }
 
  private:
   // Runs layer by layer over the whole batch (so linear layers are one GEMM over the batch
@@ -42,7 +46,7 @@ class Executor {
   void finish(size_t index, const int32_t* acc, int64_t channels, int64_t pixels, uint8_t* out, float* logits) const;
 
   Program program_;
-  bool fast_;
+  KernelPath path_;
   std::vector<std::vector<PackedWeights>> packed_;             // per linear op
   std::vector<std::vector<RowWeights>> packed_conv_;           // per conv op, per group
   std::vector<bool> interleaved_;                              // per conv op: the channel-quad layout

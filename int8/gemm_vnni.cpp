@@ -202,44 +202,4 @@ void max_pool_2x2_avx512(const uint8_t* in, int64_t h, int64_t w, uint8_t* out) 
 }
 
 
-void im2col_interleaved_avx512(const uint8_t* xi, int64_t channel_groups, int64_t height, int64_t width, int64_t kernel,
-                               int64_t stride, int64_t padding, int64_t out_h, int64_t out_w, int32_t zp,
-                               int64_t pixels_padded, uint8_t* cols) {
-  // Column row for k-quad (g, ky, kx) holds, for each pixel, the 32-bit word
-  // xi[g][oy·stride − padding + ky][ox·stride − padding + kx].
-  const int64_t quads = channel_groups * kernel * kernel, pixels = out_h * out_w;
-  const auto pad = static_cast<uint8_t>(zp);
-  auto* words = reinterpret_cast<uint32_t*>(cols);
-  uint32_t pad_word;
-  std::memset(&pad_word, pad, 4);
-  const uint32_t* in = reinterpret_cast<const uint32_t*>(xi);
-  for (int64_t q = 0; q < quads; ++q) {
-    const int64_t g = q / (kernel * kernel), ky = (q / kernel) % kernel, kx = q % kernel;
-    uint32_t* row = words + q * pixels_padded;
-    for (int64_t p = pixels; p < pixels_padded; ++p) row[p] = pad_word;
-    const uint32_t* plane = in + g * height * width;
-    for (int64_t oy = 0; oy < out_h; ++oy) {
-      uint32_t* d = row + oy * out_w;
-      const int64_t iy = oy * stride - padding + ky;
-      if (iy < 0 || iy >= height) {
-        for (int64_t ox = 0; ox < out_w; ++ox) d[ox] = pad_word;
-        continue;
-      }
-      const uint32_t* src = plane + iy * width;
-      if (stride == 1) {
-        const int64_t lo = padding - kx > 0 ? padding - kx : 0;
-        const int64_t hi = out_w < width + padding - kx ? out_w : width + padding - kx;
-        for (int64_t ox = 0; ox < lo; ++ox) d[ox] = pad_word;
-        if (hi > lo) std::memcpy(d + lo, src + lo - padding + kx, static_cast<size_t>(hi - lo) * 4);
-        for (int64_t ox = hi > lo ? hi : lo; ox < out_w; ++ox) d[ox] = pad_word;
-      } else {
-        for (int64_t ox = 0; ox < out_w; ++ox) {
-          const int64_t ix = ox * stride - padding + kx;
-          d[ox] = ix >= 0 && ix < width ? src[ix] : pad_word;
-        }
-      }
-    }
-  }
-}
-
 }  // namespace intrain::int8

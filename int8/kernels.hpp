@@ -29,6 +29,13 @@ struct PackedWeights {
 };
 PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp);
 bool vnni_available();
+bool avx2_available();
+// The AVX2 twins of the VNNI GEMMs (16-bit products with vpmaddwd: exact, no saturation),
+// on the same packed layouts.
+void conv_gemm_acc_avx2(const uint8_t* columns, int64_t pixels, int64_t pixels_padded, int64_t k_padded, int64_t out,
+                        const int8_t* weights, const int32_t* bias, int32_t* acc);
+void gemm_acc_avx2(const uint8_t* x, int64_t rows, int64_t k_padded, int64_t out, const int8_t* packed,
+                   const int32_t* bias, int32_t* acc);
 // acc[m][oc] for rows of x laid out [rows][k_padded] (padding bytes may hold anything: their
 // weights are zero). Raw pointers only: this lives in the AVX-512 translation unit, which
 // must not instantiate library templates other code could pick up.
@@ -55,6 +62,9 @@ inline void conv_gemm_acc_vnni(const uint8_t* columns, int64_t pixels, int64_t p
 // for each 4 consecutive k (the weight's (ic, ky, kx) order), the 4 bytes of every output
 // pixel side by side. Padding positions, padded k and padded pixels hold the zero point.
 // `x` points at the group's first input channel.
+void im2col_k4(const uint8_t* x, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
+               int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, int64_t k_padded, int64_t pixels_padded,
+               uint8_t* cols);  // portable twin of the AVX-512 version below
 void im2col_k4_avx512(const uint8_t* x, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
                       int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, int64_t k_padded,
                       int64_t pixels_padded, uint8_t* cols);
@@ -67,9 +77,9 @@ void im2col_k4_avx512(const uint8_t* x, int64_t channels, int64_t height, int64_
 void interleave_channels(const uint8_t* x, int64_t channels, int64_t height, int64_t width, int32_t zp, uint8_t* out);
 RowWeights pack_weights_rows_interleaved(const int8_t* w, int64_t out, int64_t channels, int64_t kernel,
                                          const int32_t* bias, int32_t zp);
-void im2col_interleaved_avx512(const uint8_t* xi, int64_t channel_groups, int64_t height, int64_t width, int64_t kernel,
-                               int64_t stride, int64_t padding, int64_t out_h, int64_t out_w, int32_t zp,
-                               int64_t pixels_padded, uint8_t* cols);
+void im2col_interleaved(const uint8_t* xi, int64_t channel_groups, int64_t height, int64_t width, int64_t kernel,
+                        int64_t stride, int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, int64_t pixels_padded,
+                        uint8_t* cols);
 
 // 2x2, stride 2, unpadded max pooling of one plane of codes (h, w >= 2; out oh = h/2, ow = w/2).
 void max_pool_2x2_avx512(const uint8_t* in, int64_t h, int64_t w, uint8_t* out);

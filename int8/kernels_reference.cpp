@@ -1,4 +1,5 @@
 #include <cstddef>
+#include <cstring>
 
 #include "int8/kernels.hpp"
 #include "int8/requantize.hpp"
@@ -93,6 +94,66 @@ RowWeights pack_weights_rows_interleaved(const int8_t* w, int64_t out, int64_t c
     p.bias[static_cast<size_t>(o)] = bias[o] - zp * row_sum;
   }
   return p;
+}
+
+void im2col_interleaved(const uint8_t* xi, int64_t channel_groups, int64_t height, int64_t width, int64_t kernel,
+                               int64_t stride, int64_t padding, int64_t out_h, int64_t out_w, int32_t zp,
+                               int64_t pixels_padded, uint8_t* cols) {
+  // Column row for k-quad (g, ky, kx) holds, for each pixel, the 32-bit word
+  // xi[g][oy·stride − padding + ky][ox·stride − padding + kx].
+  const int64_t quads = channel_groups * kernel * kernel, pixels = out_h * out_w;
+  const auto pad = static_cast<uint8_t>(zp);
+  auto* words = reinterpret_cast<uint32_t*>(cols);
+  uint32_t pad_word;
+  std::memset(&pad_word, pad, 4);
+  const uint32_t* in = reinterpret_cast<const uint32_t*>(xi);
+  for (int64_t q = 0; q < quads; ++q) {
+    const int64_t g = q / (kernel * kernel), ky = (q / kernel) % kernel, kx = q % kernel;
+    uint32_t* row = words + q * pixels_padded;
+    for (int64_t p = pixels; p < pixels_padded; ++p) row[p] = pad_word;
+    const uint32_t* plane = in + g * height * width;
+    for (int64_t oy = 0; oy < out_h; ++oy) {
+      uint32_t* d = row + oy * out_w;
+      const int64_t iy = oy * stride - padding + ky;
+      if (iy < 0 || iy >= height) {
+        for (int64_t ox = 0; ox < out_w; ++ox) d[ox] = pad_word;
+        continue;
+      }
+      const uint32_t* src = plane + iy * width;
+      if (stride == 1) {
+        const int64_t lo = padding - kx > 0 ? padding - kx : 0;
+        const int64_t hi = out_w < width + padding - kx ? out_w : width + padding - kx;
+        for (int64_t ox = 0; ox < lo; ++ox) d[ox] = pad_word;
+        if (hi > lo) std::memcpy(d + lo, src + lo - padding + kx, static_cast<size_t>(hi - lo) * 4);
+        for (int64_t ox = hi > lo ? hi : lo; ox < out_w; ++ox) d[ox] = pad_word;
+      } else {
+        for (int64_t ox = 0; ox < out_w; ++ox) {
+          const int64_t ix = ox * stride - padding + kx;
+          d[ox] = ix >= 0 && ix < width ? src[ix] : pad_word;
+        }
+      }
+    }
+  }
+}
+
+void im2col_k4(const uint8_t* x, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
+               int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, int64_t k_padded, int64_t pixels_padded,
+               uint8_t* cols) {
+  std::memset(cols, static_cast<uint8_t>(zp), static_cast<size_t>(k_padded * pixels_padded));
+  int64_t k = 0;
+  for (int64_t ic = 0; ic < channels; ++ic)
+    for (int64_t ky = 0; ky < kernel; ++ky)
+      for (int64_t kx = 0; kx < kernel; ++kx, ++k) {
+        uint8_t* dst = cols + (k / 4) * pixels_padded * 4 + k % 4;
+        for (int64_t oy = 0; oy < out_h; ++oy) {
+          const int64_t iy = oy * stride - padding + ky;
+          if (iy < 0 || iy >= height) continue;
+          for (int64_t ox = 0; ox < out_w; ++ox) {
+            const int64_t ix = ox * stride - padding + kx;
+            if (ix >= 0 && ix < width) dst[(oy * out_w + ox) * 4] = x[(ic * height + iy) * width + ix];
+          }
+        }
+      }
 }
 
 PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp) {

@@ -44,7 +44,7 @@ TEST_CASE("fixed-point multipliers and rounding follow the spec") {
   CHECK(requantize(-1000, quantize_multiplier(0.01), 3, 0, 255) == 0);  // clamped
 }
 
-TEST_CASE("VNNI GEMM equals the reference loops bit for bit") {
+TEST_CASE("VNNI and AVX2 GEMMs equal the reference loops bit for bit") {
   if (!vnni_available()) {
     MESSAGE("skipping: this CPU has no AVX-512 VNNI; the executor uses the reference kernels");
     return;
@@ -67,6 +67,10 @@ TEST_CASE("VNNI GEMM equals the reference loops bit for bit") {
           for (int64_t r = 0; r < rows; ++r)
             std::copy_n(x.data() + r * k, k, padded.data() + r * packed.k_padded);
           gemm_acc_vnni(padded.data(), rows, packed, got.data());
+          std::vector<int32_t> got_avx2(want.size());
+          gemm_acc_avx2(padded.data(), rows, packed.k_padded, packed.out, packed.data.data(), packed.bias.data(),
+                        got_avx2.data());
+          CHECK(got_avx2 == want);
           CAPTURE(rows);
           CAPTURE(k);
           CAPTURE(out);
