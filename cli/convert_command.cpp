@@ -20,6 +20,7 @@ void add_convert_command(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   auto input = std::make_shared<std::vector<int64_t>>(std::vector<int64_t>{1, 28, 28});
   auto verify = std::make_shared<std::string>();
+  auto pixel_mean = std::make_shared<std::vector<float>>(), pixel_std = std::make_shared<std::vector<float>>();
   auto data_root = std::make_shared<std::string>("data");
   CLI::App* cmd = app.add_subcommand("convert", "convert a fake-quantized checkpoint to an int8 program");
   cmd->add_option("--model", *model_name, "model name")->capture_default_str();
@@ -28,11 +29,14 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("--input", *input, "input shape C H W")->capture_default_str()->expected(3);
   cmd->add_option("--verify", *verify, "then compare program and fake-quantized model on this dataset's test set");
   cmd->add_option("--data-root", *data_root)->capture_default_str();
+  cmd->add_option("--pixel-mean", *pixel_mean, "normalization mean(s): the program then also takes raw u8 pixels");
+  cmd->add_option("--pixel-std", *pixel_std, "normalization std(s), with --pixel-mean");
   cmd->callback([=] {
     LoadedModel loaded = load_model(*model_name, *checkpoint);
     INTRAIN_CHECK(loaded.quant.has_value(), "convert: '", *checkpoint, "' is a float checkpoint; quantize it first ",
                   "with intrain ptq or intrain qat");
-    const int8::Program program = quant::convert(*loaded.model, *input, *model_name);
+    int8::Program program = quant::convert(*loaded.model, *input, *model_name);
+    if (!pixel_mean->empty() || !pixel_std->empty()) int8::set_pixel_input(program, *pixel_mean, *pixel_std);
     int8::save_program(*out, program);
     std::printf("wrote %s: %zu integer ops, %lld bytes (float checkpoint %lld bytes)\n", out->c_str(),
                 program.ops.size(), static_cast<long long>(std::filesystem::file_size(*out)),

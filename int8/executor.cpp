@@ -267,6 +267,22 @@ Tensor Executor::run_codes(const Tensor& codes_in) const {
   return run_codes_contiguous(c.data<uint8_t>(), c.size(0));
 }
 
+Tensor Executor::run_pixels(const Tensor& pixels) const {
+  INTRAIN_CHECK(program_.pixel_codes.defined(), "int8 executor: this program takes normalized float input; ",
+                "convert it with pixel normalization (intrain convert --pixel-mean/--pixel-std) to feed pixels");
+  INTRAIN_CHECK(pixels.defined() && pixels.dtype() == DType::u8, "int8 executor: pixels must be u8");
+  Tensor codes = pixels.contiguous().clone();
+  if (codes.dim() == 3) codes = codes.unsqueeze(0);
+  INTRAIN_CHECK(codes.dim() == 4 && codes.size(1) == program_.input_shape[0], "int8 executor: pixels ",
+                shape_str(pixels.shape()), " do not match the program's input [N, ", program_.input_shape[0], ", ",
+                program_.input_shape[1], ", ", program_.input_shape[2], "]");
+  uint8_t* p = codes.data<uint8_t>();
+  const uint8_t* table = program_.pixel_codes.data<uint8_t>();
+  const int64_t plane = codes.size(2) * codes.size(3), channels = codes.size(1);
+  for (int64_t i = 0; i < codes.numel(); ++i) p[i] = table[((i / plane) % channels) * 256 + p[i]];
+  return run_codes(codes);
+}
+
 Tensor Executor::run(const Tensor& input) const {
   INTRAIN_CHECK(input.defined() && input.dtype() == DType::f32, "int8 executor: float input must be f32");
   Tensor x = (input.dim() == 3 ? input.unsqueeze(0) : input).contiguous();

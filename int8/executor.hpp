@@ -26,8 +26,11 @@ class Executor {
 
   // Float input, normalized as in training: [N, C, H, W] or [C, H, W].
   Tensor run(const Tensor& input) const;
-  // Input already quantized to the program's input codes (u8), e.g. integer pixels.
+  // Input already quantized to the program's input codes (u8).
   Tensor run_codes(const Tensor& codes) const;
+  // Raw 8-bit pixels [N, C, H, W] for programs with a pixel table (set_pixel_input):
+  // integer-only from the first byte.
+  Tensor run_pixels(const Tensor& pixels) const;
 
   const Program& program() const { return program_; }
   bool uses_fast_path() const { return path_ != KernelPath::reference; }

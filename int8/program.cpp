@@ -1,5 +1,7 @@
 #include "int8/program.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -80,6 +82,9 @@ void Program::validate() const {
   INTRAIN_CHECK(input_zero_point >= 0 && input_zero_point <= 255, "int8 program: input zero point ", input_zero_point,
                 " is outside 0..255");
   INTRAIN_CHECK(!ops.empty(), "int8 program: no ops");
+  if (pixel_codes.defined())
+    INTRAIN_CHECK(pixel_codes.dtype() == DType::u8 && pixel_codes.shape() == Shape({input_shape[0], 256}),
+                  "int8 program: the pixel table must be u8 [", input_shape[0], ", 256]");
   Shape current = input_shape;
   std::vector<Shape> saved;  // the save/add stack
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -166,6 +171,26 @@ void Program::validate() const {
   INTRAIN_CHECK(saved.empty(), "int8 program: ", saved.size(), " saved input(s) never added");
 }
 
+void set_pixel_input(Program& program, const std::vector<float>& mean, const std::vector<float>& std) {
+  const int64_t channels = program.input_shape.at(0);
+  INTRAIN_CHECK(!mean.empty() && mean.size() == std.size() &&
+                    (mean.size() == 1 || static_cast<int64_t>(mean.size()) == channels),
+                "set_pixel_input: need one mean and std, or one per channel (", channels, ")");
+  Tensor table = Tensor::empty({channels, 256}, DType::u8);
+  uint8_t* t = table.data<uint8_t>();
+  for (int64_t c = 0; c < channels; ++c) {
+    const size_t k = mean.size() == 1 ? 0 : static_cast<size_t>(c);
+    INTRAIN_CHECK(std[k] > 0, "set_pixel_input: std must be positive");
+    for (int p = 0; p < 256; ++p) {
+      // The same float steps as the training pipeline and Executor::run.
+      const float x = (static_cast<float>(p) * (1.0f / 255.0f) - mean[k]) * (1.0f / std[k]);
+      t[c * 256 + p] = static_cast<uint8_t>(
+          std::clamp(static_cast<int32_t>(std::nearbyint(x / program.input_scale)) + program.input_zero_point, 0, 255));
+    }
+  }
+  program.pixel_codes = table;
+}
+
 void save_program(const std::string& path, const Program& program) {
   program.validate();
   json graph = {{"version", kProgramVersion}, {"model", program.model}, {"input_shape", program.input_shape},
@@ -192,6 +217,7 @@ void save_program(const std::string& path, const Program& program) {
                            std::pair{"output_scale", op.output_scale}})
       if (t.defined()) tensors.emplace(prefix + name, t);
   }
+  if (program.pixel_codes.defined()) tensors.emplace("input.pixel_codes", program.pixel_codes);
   save_safetensors(path, tensors, {{kMetadataKey, graph.dump()}});
 }
 
@@ -216,6 +242,7 @@ Program parse_program(const std::string& bytes, const std::string& path) {
     program.input_shape = graph.at("input_shape").get<Shape>();
     program.input_scale = graph.at("input_scale").get<float>();
     program.input_zero_point = graph.at("input_zero_point").get<int32_t>();
+    if (auto table = file.tensors.find("input.pixel_codes"); table != file.tensors.end()) program.pixel_codes = table->second;
     const auto& ops = graph.at("ops");
     INTRAIN_CHECK(ops.is_array() && ops.size() <= 10000, "'", path, "': malformed op list");
     for (size_t i = 0; i < ops.size(); ++i) {

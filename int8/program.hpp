@@ -43,11 +43,20 @@ struct Program {
   Shape input_shape;  // per example [C, H, W]
   float input_scale = 1;
   int32_t input_zero_point = 0;
+  // Optional: u8 [C, 256], the input code of each 8-bit pixel value per channel, for
+  // programs that take raw pixels (see set_pixel_input).
+  Tensor pixel_codes;
   std::vector<Op> ops;
 
   int64_t num_outputs() const { return ops.empty() ? 0 : shape_numel(ops.back().out_shape); }
   void validate() const;  // throws Error naming the op and what is inconsistent
 };
+
+// Lets the program take 8-bit pixels directly, as QuantLib's integerised input does: the
+// network saw x = (p/255 − mean[c]) / std[c]; each pixel value's input code
+// clamp(round_half_even(x / s) + z, 0, 255) is tabulated once, so running on pixels is a
+// table lookup and gives exactly the codes the float input would.
+void set_pixel_input(Program& program, const std::vector<float>& mean, const std::vector<float>& std);
 
 void save_program(const std::string& path, const Program& program);
 Program load_program(const std::string& path);

@@ -299,9 +299,9 @@ TEST_CASE("a PTQ-calibrated LeNet converts, and the int8 program agrees with the
     NoGradGuard no_grad;
     (*model)(Tensor::randn({16, 1, 28, 28}, g));
   }
-  std::vector<uint8_t> pixels(128 * 784), labels(128);
-  for (auto& v : pixels) v = static_cast<uint8_t>(g.next_u64());
-  auto dataset = std::make_shared<data::MnistDataset>(pixels, labels, 28, 28, data::normalize({0.5f}, {0.3f}));
+  std::vector<uint8_t> pixels_u8(128 * 784), labels(128);
+  for (auto& v : pixels_u8) v = static_cast<uint8_t>(g.next_u64());
+  auto dataset = std::make_shared<data::MnistDataset>(pixels_u8, labels, 28, 28, data::normalize({0.5f}, {0.3f}));
   data::DataLoader loader(dataset, {32, false, 0, false, 0, 1});
   quant::prepare_ptq(*model, quant::preset("w8a8"));
   quant::calibrate(*model, loader, 4);
@@ -326,6 +326,12 @@ TEST_CASE("a PTQ-calibrated LeNet converts, and the int8 program agrees with the
   int agree = 0;
   for (size_t i = 0; i < a.size(); ++i) agree += a[i] == b[i];
   CHECK(agree >= 62);
+  // Raw pixels through the program's pixel table give exactly the float input's result.
+  int8::Program with_pixels = program;
+  set_pixel_input(with_pixels, {0.5f}, {0.3f});
+  Tensor pixels = Tensor::from_vector(std::vector<uint8_t>(pixels_u8.begin(), pixels_u8.begin() + 64 * 784), {64, 1, 28, 28});
+  CHECK(Executor(with_pixels).run_pixels(pixels).to_vector<float>() == integer.to_vector<float>());
+  CHECK_THROWS_AS(exe.run_pixels(pixels), Error);  // no table: a clear error
   // Logits agree to a fraction of the output range.
   const auto fl = fake.to_vector<float>(), il = integer.to_vector<float>();
   double worst = 0, range = 0;
