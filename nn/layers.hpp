@@ -107,6 +107,13 @@ class AdaptiveAvgPool2d : public Module {
   std::string extra_repr() const override { return "output_size=1"; }
 };
 
+// Passes its input through; stands in for a layer a transform has absorbed elsewhere.
+class Identity : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return x; }
+  std::string type_name() const override { return "Identity"; }
+};
+
 class Flatten : public Module {
  public:
   Tensor forward(const Tensor& x) override { return x.flatten(1); }

@@ -25,7 +25,7 @@ class Module {
   // Constructor arguments for summaries ("1, 20, kernel_size=5"); empty by default.
   virtual std::string extra_repr() const { return {}; }
 
-  void train(bool on = true);  // recursive
+  virtual void train(bool on = true);  // recursive; modules holding unregistered modules extend it
   void eval() { train(false); }
   bool is_training() const { return training_; }
 

@@ -80,7 +80,9 @@ class Converter {
     const std::string name = prefix + children[i].first;
     nn::Module* m = children[i].second.get();
     auto fail = [&](const std::string& why) { throw Error("convert: layer '" + name + "' (" + m->type_name() + "): " + why); };
-    if (dynamic_cast<nn::Dropout*>(m) || dynamic_cast<nn::BatchNorm2d*>(m) || dynamic_cast<QuantAct*>(m)) {
+    if (dynamic_cast<nn::Identity*>(m)) continue;
+    if (dynamic_cast<nn::Dropout*>(m) || dynamic_cast<nn::BatchNorm2d*>(m) || dynamic_cast<QuantAct*>(m) ||
+        dynamic_cast<QuantBatchNorm*>(m)) {
       // Batch norms and activations are consumed by the conv/linear before them.
       if (!dynamic_cast<nn::Dropout*>(m)) fail("is not preceded by a quantized conv or linear layer");
       continue;
@@ -100,6 +102,10 @@ class Converter {
     }
     if (auto* qr = dynamic_cast<QuantResidual*>(m)) {
       emit_residual(*qr, name);
+      continue;
+    }
+    if (auto* nested = dynamic_cast<nn::Sequential*>(m)) {  // a block: its layers in order
+      emit_sequence(nested->children(), name + ".", false);
       continue;
     }
     if (auto* mp = dynamic_cast<nn::MaxPool2d*>(m)) {
@@ -146,6 +152,7 @@ class Converter {
     std::vector<float> float_bias(static_cast<size_t>(out), 0.0f);
     if (bias.defined()) float_bias = bias.to_vector<float>();
     size_t next = i + 1;
+    ActivationQuantizer* bn_output = nullptr;  // the output quantizer of a batch norm without activation
     if (conv) {
       INTRAIN_CHECK(act.shape.size() == 3, "convert: layer '", name, "' expects an image input");
       const auto& o = conv->conv_options();
@@ -161,7 +168,9 @@ class Converter {
       // A following batch norm folds in: y = f·conv + (β − f·μ) with f = γ/σ; a folding
       // quantizer already scaled the weight by f, so only the bias changes (b → f·b + β − f·μ).
       if (next < children.size()) {
-        if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(children[next].second.get())) {
+        auto* qbn = dynamic_cast<QuantBatchNorm*>(children[next].second.get());
+        bn_output = qbn ? &qbn->quantizer() : nullptr;
+        if (auto* bn = qbn ? &qbn->bn() : dynamic_cast<nn::BatchNorm2d*>(children[next].second.get())) {
           const auto mean = bn->running_mean.to_vector<float>(), var = bn->running_var.to_vector<float>();
           const auto gamma = bn->weight.defined() ? bn->weight.to_vector<float>() : std::vector<float>(mean.size(), 1.0f);
           const auto beta = bn->bias.defined() ? bn->bias.to_vector<float>() : std::vector<float>(mean.size(), 0.0f);
@@ -190,9 +199,9 @@ class Converter {
     op.bias = bias_codes;
     // Skip dropout; then a quantized activation sets the output codes, or the layer is last.
     while (next < children.size() && dynamic_cast<nn::Dropout*>(children[next].second.get())) ++next;
-    QuantAct* qa = next < children.size() ? dynamic_cast<QuantAct*>(children[next].second.get()) : nullptr;
-    if (qa) {
-      const ActivationQuantizer& aq = qa->quantizer();
+    QuantAct* qa = !bn_output && next < children.size() ? dynamic_cast<QuantAct*>(children[next].second.get()) : nullptr;
+    if (qa || bn_output) {
+      const ActivationQuantizer& aq = qa ? qa->quantizer() : *bn_output;
       const QuantParams p = aq.params();
       const float out_scale = p.scale.item();
       const int32_t out_zp = p.zero_point.item<int32_t>();
@@ -207,11 +216,13 @@ class Converter {
       op.shift = shift;
       op.output_zero_point = out_zp;
       // The ReLU (or ReLU6, or PACT's clip) is the clamp: codes from the zero point up.
-      op.clamp_min = std::max<int32_t>(out_zp, aq.scheme().qmin());
+      // Without an activation the whole range of the codes stays.
+      op.clamp_min = qa ? std::max<int32_t>(out_zp, aq.scheme().qmin()) : aq.scheme().qmin();
       op.clamp_max = aq.scheme().qmax();
-      if (qa->is_relu6()) op.clamp_max = std::min(op.clamp_max, out_zp + static_cast<int32_t>(std::floor(6.0f / out_scale)));
+      if (qa && qa->is_relu6())
+        op.clamp_max = std::min(op.clamp_max, out_zp + static_cast<int32_t>(std::floor(6.0f / out_scale)));
       act = {out_scale, out_zp, op.out_shape};
-      i = next;
+      i = qa ? next : next - 1;
     } else {
       if (!top_level || next < children.size())
         fail("its output is not quantized by an activation and it is not the last layer");
@@ -292,8 +303,13 @@ class Converter {
     add.input_zero_point = act_.zero_point;
     add.saved_zero_point = saved.zero_point;
     add.output_zero_point = out.zero_point.item<int32_t>();
-    add.clamp_min = qr.quantizer().scheme().qmin();
+    // An absorbed ReLU (ReLU6) is the clamp, as for convolutions.
+    add.clamp_min = qr.activation() == QuantResidual::Activation::none
+                        ? qr.quantizer().scheme().qmin()
+                        : std::max<int32_t>(add.output_zero_point, qr.quantizer().scheme().qmin());
     add.clamp_max = qr.quantizer().scheme().qmax();
+    if (qr.activation() == QuantResidual::Activation::relu6)
+      add.clamp_max = std::min(add.clamp_max, add.output_zero_point + static_cast<int32_t>(std::floor(6.0 / s_y)));
     act_ = {static_cast<float>(s_y), add.output_zero_point, add.out_shape};
     program_.ops.push_back(add);
   }

@@ -135,6 +135,23 @@ Tensor QuantAct::forward(const Tensor& x) {
   return (*quantizer_)(relu6_ ? relu6(x) : relu(x));
 }
 
+// ---- QuantBatchNorm -------------------------------------------------------------------------
+
+QuantBatchNorm::QuantBatchNorm(std::shared_ptr<nn::BatchNorm2d> bn, std::shared_ptr<ActivationQuantizer> quantizer)
+    : bn_(std::move(bn)), quantizer_(std::move(quantizer)) {
+  if (bn_->weight.defined()) register_parameter("weight", bn_->weight);
+  if (bn_->bias.defined()) register_parameter("bias", bn_->bias);
+  register_buffer("running_mean", bn_->running_mean);
+  register_buffer("running_var", bn_->running_var);
+  register_buffer("num_batches_tracked", bn_->num_batches_tracked);
+  register_module("quant", quantizer_);
+}
+
+void QuantBatchNorm::train(bool on) {
+  nn::Module::train(on);
+  bn_->train(on);
+}
+
 // ---- QuantAvgPool, QuantResidual -----------------------------------------------------------
 
 QuantAvgPool::QuantAvgPool(nn::ModulePtr pool, std::shared_ptr<ActivationQuantizer> quantizer)
@@ -143,8 +160,9 @@ QuantAvgPool::QuantAvgPool(nn::ModulePtr pool, std::shared_ptr<ActivationQuantiz
   register_module("quant", quantizer_);
 }
 
-QuantResidual::QuantResidual(const nn::Residual& residual, std::shared_ptr<ActivationQuantizer> quantizer)
-    : body_(residual.body()), shortcut_(residual.shortcut()), quantizer_(std::move(quantizer)) {
+QuantResidual::QuantResidual(const nn::Residual& residual, std::shared_ptr<ActivationQuantizer> quantizer,
+                             Activation activation)
+    : body_(residual.body()), shortcut_(residual.shortcut()), quantizer_(std::move(quantizer)), activation_(activation) {
   register_module("body", body_);
   if (shortcut_) register_module("shortcut", shortcut_);
   register_module("quant", quantizer_);
@@ -152,7 +170,10 @@ QuantResidual::QuantResidual(const nn::Residual& residual, std::shared_ptr<Activ
 
 Tensor QuantResidual::forward(const Tensor& x) {
   Tensor side = shortcut_ ? (*shortcut_)(x) : x;
-  return (*quantizer_)(add((*body_)(x), side));
+  Tensor sum = add((*body_)(x), side);
+  if (activation_ == Activation::relu) sum = relu(sum);
+  if (activation_ == Activation::relu6) sum = relu6(sum);
+  return (*quantizer_)(sum);
 }
 
 // ---- WeightQuantizer -----------------------------------------------------------------------

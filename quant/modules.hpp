@@ -71,10 +71,31 @@ class QuantAvgPool : public nn::Module {
   std::shared_ptr<ActivationQuantizer> quantizer_;
 };
 
-// A residual block whose sum is quantized: out = Q(body(x) + shortcut(x)).
+// A BatchNorm2d whose output is quantized because no activation follows it (MobileNetV2's
+// linear bottlenecks, the last BN of a residual branch). It registers the BN's own tensors
+// under its own name, so state-dict names stay those of the float model.
+class QuantBatchNorm : public nn::Module {
+ public:
+  QuantBatchNorm(std::shared_ptr<nn::BatchNorm2d> bn, std::shared_ptr<ActivationQuantizer> quantizer);
+  Tensor forward(const Tensor& x) override { return (*quantizer_)((*bn_)(x)); }
+  std::string type_name() const override { return "QuantBatchNorm"; }
+  void train(bool on = true) override;  // the wrapped BN follows
+  nn::BatchNorm2d& bn() { return *bn_; }
+  ActivationQuantizer& quantizer() { return *quantizer_; }
+
+ private:
+  std::shared_ptr<nn::BatchNorm2d> bn_;
+  std::shared_ptr<ActivationQuantizer> quantizer_;
+};
+
+// A residual block whose sum is quantized: out = Q(body(x) + shortcut(x)), or
+// Q(relu(...)) when the block's ReLU (ResNet's post-addition activation) is absorbed.
 class QuantResidual : public nn::Module {
  public:
-  QuantResidual(const nn::Residual& residual, std::shared_ptr<ActivationQuantizer> quantizer);
+  enum class Activation { none, relu, relu6 };
+  QuantResidual(const nn::Residual& residual, std::shared_ptr<ActivationQuantizer> quantizer,
+                Activation activation = Activation::none);
+  Activation activation() const { return activation_; }
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "QuantResidual"; }
   const nn::ModulePtr& body() const { return body_; }
@@ -84,6 +105,7 @@ class QuantResidual : public nn::Module {
  private:
   nn::ModulePtr body_, shortcut_;
   std::shared_ptr<ActivationQuantizer> quantizer_;
+  Activation activation_;
 };
 
 // Quantizes a layer's weight by the configured algorithm.

@@ -27,6 +27,17 @@ class Transformer {
         auto q = std::make_shared<QuantConv2d>(*conv, weight_quantizer(bits.weights, bn != nullptr), bn, input_quantizer());
         module.replace_child(name, q);
         layers_.push_back({path, "conv", bits.weights});
+        // A batch norm that no activation follows gets its own output quantizer: the
+        // integer program carries every activation as codes.
+        const bool activation_next = i + 2 < children.size() && (dynamic_cast<nn::ReLU*>(children[i + 2].second.get()) ||
+                                                                 dynamic_cast<nn::ReLU6*>(children[i + 2].second.get()));
+        if (bn && !activation_next && bits.activations) {
+          const std::string& bn_name = children[i + 1].first;
+          const std::string bn_path = prefix.empty() ? bn_name : prefix + "." + bn_name;
+          module.replace_child(bn_name, std::make_shared<QuantBatchNorm>(bn, activation_quantizer(bits_for(bn_path), false)));
+          layers_.push_back({bn_path, "activation", bits_for(bn_path).activations});
+          ++i;  // the batch norm is handled
+        }
       } else if (auto* fc = dynamic_cast<nn::Linear*>(child.get())) {
         const Bits bits = bits_for(path);
         auto q = std::make_shared<QuantLinear>(*fc, weight_quantizer(bits.weights, false), input_quantizer());
@@ -47,8 +58,19 @@ class Transformer {
         run(*child, path);  // quantize the branches first, then the sum
         const Bits bits = bits_for(path);
         if (bits.activations == 0) continue;
-        module.replace_child(name, std::make_shared<QuantResidual>(*residual, activation_quantizer(bits, false)));
+        // A ReLU right after the addition (ResNet) joins it: one quantizer, after the ReLU.
+        auto activation = QuantResidual::Activation::none;
+        if (i + 1 < children.size()) {
+          if (dynamic_cast<nn::ReLU*>(children[i + 1].second.get())) activation = QuantResidual::Activation::relu;
+          if (dynamic_cast<nn::ReLU6*>(children[i + 1].second.get())) activation = QuantResidual::Activation::relu6;
+        }
+        const bool absorbs = activation != QuantResidual::Activation::none;
+        module.replace_child(name, std::make_shared<QuantResidual>(*residual, activation_quantizer(bits, absorbs), activation));
         layers_.push_back({path, "residual_add", bits.activations});
+        if (absorbs) {
+          module.replace_child(children[i + 1].first, std::make_shared<nn::Identity>());
+          ++i;
+        }
       } else {
         run(*child, path);
       }
@@ -139,8 +161,10 @@ void calibrate(nn::Module& model, data::DataLoader& loader, int64_t batches) {
 }
 
 void freeze_batch_norm(nn::Module& model) {
-  for (auto& [name, m] : model.named_modules())
+  for (auto& [name, m] : model.named_modules()) {
     if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(m)) bn->frozen_stats = true;
+    if (auto* qbn = dynamic_cast<QuantBatchNorm*>(m)) qbn->bn().frozen_stats = true;
+  }
 }
 
 ModelSize model_size(nn::Module& model) {

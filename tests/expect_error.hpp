@@ -15,7 +15,7 @@ void expect_error(F&& f, const std::string& needle) {
     f();
     FAIL("expected an intrain::Error containing: ", needle);
   } catch (const Error& e) {
-    INFO("message: ", e.what());
+    INFO("message: ", std::string(e.what()));
     CHECK(std::string(e.what()).find(needle) != std::string::npos);
   }
 }

@@ -1,0 +1,103 @@
+// The model builders: parameter counts against the published ones, shapes on small inputs,
+// and MobileNetV2's depthwise convolutions and skip additions through the int8 program.
+#include <doctest.h>
+
+#include "core/autograd.hpp"
+#include "data/mnist.hpp"
+#include "int8/executor.hpp"
+#include "models/lenet.hpp"
+#include "models/mobilenet.hpp"
+#include "models/registry.hpp"
+#include "models/resnet.hpp"
+#include "quant/convert.hpp"
+#include "quant/prepare.hpp"
+#include "tests/expect_error.hpp"
+
+using namespace intrain;
+using namespace intrain::models;
+
+TEST_CASE("parameter counts match the reference implementations") {
+  Generator g(1);
+  CHECK(mobilenet_v1({}, g)->parameter_count() == 4231976);
+  CHECK(mobilenet_v1({.width = 0.75f}, g)->parameter_count() == 2585560);
+  CHECK(mobilenet_v2({}, g)->parameter_count() == 3504872);
+  CHECK(resnet18({}, g)->parameter_count() == 11689512);
+  CHECK(make_divisible(32 * 0.75) == 24);
+  CHECK(make_divisible(16 * 0.35) == 8);
+  CHECK_THROWS_AS(mobilenet_v1({.width = 0.0f}, g), Error);
+  CHECK_THROWS_AS(make_model("mobilenet_v3"), Error);
+}
+
+TEST_CASE("small-input variants run forward and backward on 28x28 images") {
+  Generator g(2);
+  for (const std::string name : {"mobilenet_v1_mnist", "mobilenet_v2_mnist", "resnet18_mnist"}) {
+    CAPTURE(name);
+    nn::ModulePtr model = make_model(name, g);
+    Tensor x = Tensor::randn({2, 1, 28, 28}, g);
+    Tensor target = Tensor::from_vector(std::vector<int32_t>{3, 7}, {2});
+    Tensor logits = (*model)(x);
+    CHECK(logits.shape() == Shape{2, 10});
+    cross_entropy(logits, target).backward();
+    for (auto& [pname, p] : model->named_parameters()) {
+      CAPTURE(pname);
+      REQUIRE(p.grad().defined());
+    }
+  }
+}
+
+TEST_CASE("MobileNetV2: depthwise convolutions and skip additions through PTQ and the int8 program") {
+  Generator g(3);
+  auto model = mobilenet_v2({.width = 0.25f, .classes = 10, .in_channels = 1, .small_input = true}, g);
+  {
+    NoGradGuard no_grad;  // non-trivial batch-norm statistics, as training leaves them
+    model->train();
+    for (int i = 0; i < 3; ++i) (*model)(Tensor::randn({8, 1, 28, 28}, g));
+  }
+  std::vector<uint8_t> pixels(48 * 784), labels(48);
+  for (auto& v : pixels) v = static_cast<uint8_t>(g.next_u64());
+  auto dataset = std::make_shared<data::MnistDataset>(pixels, labels, 28, 28, data::normalize({0.5f}, {0.3f}));
+  data::DataLoader loader(dataset, {16, false, 0, false, 0, 1});
+  int residuals = 0;
+  for (auto& [name, m] : model->named_modules()) residuals += dynamic_cast<nn::Residual*>(m) != nullptr;
+  quant::prepare_ptq(*model, quant::preset("w8a8"));
+  quant::calibrate(*model, loader, 3);
+  const int8::Program program = quant::convert(*model, {1, 28, 28}, "mobilenet_v2");
+  int depthwise = 0, adds = 0;
+  for (const int8::Op& op : program.ops) {
+    depthwise += op.kind == int8::OpKind::conv2d && op.groups > 1;
+    adds += op.kind == int8::OpKind::add;
+  }
+  CHECK(depthwise == 17);
+  CHECK(adds == residuals);
+  CHECK(residuals >= 10);
+  data::DataLoader all(dataset, {48, false, 0, false, 0, 1});
+  all.start_epoch(0);
+  data::Batch b;
+  all.next(b);
+  Tensor fake;
+  {
+    NoGradGuard no_grad;
+    model->eval();
+    fake = (*model)(b.images);
+  }
+  const int8::Executor fast(program), reference(program, {false});
+  Tensor integer = fast.run(b.images);
+  CHECK(integer.to_vector<float>() == reference.run(b.images).to_vector<float>());
+  const auto fa = argmax(fake, 1).to_vector<int32_t>(), ia = argmax(integer, 1).to_vector<int32_t>();
+  int agree = 0;
+  for (size_t i = 0; i < fa.size(); ++i) agree += fa[i] == ia[i];
+  MESSAGE("top-1 agreement on random images: ", agree, "/48");
+  CHECK(agree >= 40);
+}
+
+TEST_CASE("ResNet's projection shortcuts are reported as not yet convertible") {
+  Generator g(4);
+  auto model = resnet18({.classes = 10, .in_channels = 1, .small_input = true}, g);
+  quant::prepare_qat(*model, quant::preset("w8a8"));
+  model->train();
+  {
+    NoGradGuard no_grad;
+    (*model)(Tensor::randn({2, 1, 28, 28}, g));  // initializes the quantizers
+  }
+  intrain::testing::expect_error([&] { quant::convert(*model, {1, 28, 28}); }, "shortcut");
+}
