@@ -223,6 +223,12 @@ void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits) con
       case OpKind::save:
         saved.emplace_back(cur, cur + batch * shape_numel(op.in_shape));
         continue;
+      case OpKind::swap: {
+        std::vector<uint8_t> current(cur, cur + batch * shape_numel(op.in_shape));
+        std::memcpy(cur, saved.back().data(), saved.back().size());
+        saved.back() = std::move(current);
+        continue;
+      }
       case OpKind::add:
         run_add(i, cur, saved.back().data(), batch, next);
         saved.pop_back();

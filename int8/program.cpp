@@ -17,7 +17,7 @@ const char* kMetadataKey = "intrain_int8_program";
 
 OpKind parse_kind(const std::string& s) {
   for (OpKind k : {OpKind::conv2d, OpKind::linear, OpKind::max_pool, OpKind::avg_pool, OpKind::flatten, OpKind::save,
-                   OpKind::add})
+                   OpKind::add, OpKind::swap})
     if (s == op_kind_name(k)) return k;
   throw Error("int8 program: unknown op kind '" + s + "'");
 }
@@ -71,6 +71,7 @@ const char* op_kind_name(OpKind kind) {
     case OpKind::flatten: return "flatten";
     case OpKind::save: return "save";
     case OpKind::add: return "add";
+    case OpKind::swap: return "swap";
   }
   return "?";
 }
@@ -130,6 +131,13 @@ void Program::validate() const {
         INTRAIN_CHECK(saved.size() < 64, "int8 program: op ", i, " nests residual connections too deeply");
         saved.push_back(op.in_shape);
         break;
+      case OpKind::swap:
+        INTRAIN_CHECK(!saved.empty(), "int8 program: op ", i, " swaps without a saved input");
+        INTRAIN_CHECK(op.in_shape == current && op.out_shape == saved.back(), "int8 program: op ", i, " swap shapes ",
+                      shape_str(op.in_shape), " -> ", shape_str(op.out_shape), " do not match the stack");
+        saved.back() = op.in_shape;
+        current = op.out_shape;
+        continue;
       case OpKind::add:
         INTRAIN_CHECK(!saved.empty(), "int8 program: op ", i, " adds without a saved input");
         INTRAIN_CHECK(saved.back() == op.in_shape && op.out_shape == op.in_shape, "int8 program: op ", i, " adds ",

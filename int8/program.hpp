@@ -14,11 +14,12 @@
 
 namespace intrain::int8 {
 
-constexpr int kProgramVersion = 2;  // 2: save/add ops, requantized average pooling
+constexpr int kProgramVersion = 3;  // 2: save/add ops, requantized average pooling; 3: swap
 
-// save pushes the current activation on a stack; add pops it and adds it to the current
-// one (a residual connection), requantizing both.
-enum class OpKind { conv2d, linear, max_pool, avg_pool, flatten, save, add };
+// save pushes the current activation on a stack; swap exchanges the current activation
+// with the top of the stack (to run a projection shortcut on the saved input); add pops the
+// top and adds it to the current one (a residual connection), requantizing both.
+enum class OpKind { conv2d, linear, max_pool, avg_pool, flatten, save, add, swap };
 const char* op_kind_name(OpKind kind);
 
 struct Op {

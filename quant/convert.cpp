@@ -272,19 +272,26 @@ class Converter {
   }
 
   void emit_residual(QuantResidual& qr, const std::string& name) {
-    INTRAIN_CHECK(!qr.shortcut(), "convert: layer '", name, "': residual blocks with a shortcut layer are not ",
-                  "supported yet (identity shortcuts are)");
     INTRAIN_CHECK(have_input_, "convert: layer '", name, "': a residual block cannot come before the first layer");
     int8::Op save;
     save.kind = int8::OpKind::save;
     save.in_shape = save.out_shape = act_.shape;
     program_.ops.push_back(save);
-    const ActivationState saved = act_;
-    auto* body = dynamic_cast<nn::Sequential*>(qr.body().get());
-    if (body) emit_sequence(body->children(), name + ".body.", false);
-    else emit_sequence({{"body", qr.body()}}, name + ".", false);
-    INTRAIN_CHECK(act_.shape == saved.shape, "convert: layer '", name, "': the body changes the shape from ",
-                  shape_str(saved.shape), " to ", shape_str(act_.shape));
+    ActivationState saved = act_;
+    emit_branch(qr.body(), name + ".body");
+    if (qr.shortcut()) {
+      // The body's output goes on the stack and the block's input comes back for the
+      // projection shortcut; the addition then takes the shortcut (current) and the body.
+      int8::Op swap;
+      swap.kind = int8::OpKind::swap;
+      swap.in_shape = act_.shape;
+      swap.out_shape = saved.shape;
+      program_.ops.push_back(swap);
+      std::swap(act_, saved);
+      emit_branch(qr.shortcut(), name + ".shortcut");
+    }
+    INTRAIN_CHECK(act_.shape == saved.shape, "convert: layer '", name, "': the branches' shapes differ (",
+                  shape_str(saved.shape), " and ", shape_str(act_.shape), ")");
     // docs/quantization.md §7: both inputs scaled to 2·max(s_a, s_b) with 20 bits of headroom.
     int8::Op add;
     add.kind = int8::OpKind::add;
@@ -312,6 +319,11 @@ class Converter {
       add.clamp_max = std::min(add.clamp_max, add.output_zero_point + static_cast<int32_t>(std::floor(6.0 / s_y)));
     act_ = {static_cast<float>(s_y), add.output_zero_point, add.out_shape};
     program_.ops.push_back(add);
+  }
+
+  void emit_branch(const nn::ModulePtr& branch, const std::string& name) {
+    if (auto* seq = dynamic_cast<nn::Sequential*>(branch.get())) emit_sequence(seq->children(), name + ".", false);
+    else emit_sequence({{name.substr(name.rfind('.') + 1), branch}}, name.substr(0, name.rfind('.') + 1), false);
   }
 
   int8::Program program_;

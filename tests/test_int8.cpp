@@ -246,7 +246,7 @@ TEST_CASE("program files round-trip and reject damage with clear errors") {
   write("truncated.int8", bytes.substr(0, bytes.size() - 10));
   CHECK_THROWS_AS(load_program(dir / "truncated.int8"), Error);
   std::string newer = bytes;
-  const auto at = newer.find("\\\"version\\\":2");
+  const auto at = newer.find("\\\"version\\\":3");
   REQUIRE(at != std::string::npos);
   newer[at + 12] = '9';
   write("newer.int8", newer);

@@ -90,14 +90,44 @@ TEST_CASE("MobileNetV2: depthwise convolutions and skip additions through PTQ an
   CHECK(agree >= 40);
 }
 
-TEST_CASE("ResNet's projection shortcuts are reported as not yet convertible") {
+TEST_CASE("ResNet-18: projection shortcuts and post-addition ReLUs through PTQ and the int8 program") {
   Generator g(4);
   auto model = resnet18({.classes = 10, .in_channels = 1, .small_input = true}, g);
-  quant::prepare_qat(*model, quant::preset("w8a8"));
-  model->train();
   {
     NoGradGuard no_grad;
-    (*model)(Tensor::randn({2, 1, 28, 28}, g));  // initializes the quantizers
+    model->train();
+    for (int i = 0; i < 2; ++i) (*model)(Tensor::randn({4, 1, 28, 28}, g));
   }
-  intrain::testing::expect_error([&] { quant::convert(*model, {1, 28, 28}); }, "shortcut");
+  std::vector<uint8_t> pixels(16 * 784), labels(16);
+  for (auto& v : pixels) v = static_cast<uint8_t>(g.next_u64());
+  auto dataset = std::make_shared<data::MnistDataset>(pixels, labels, 28, 28, data::normalize({0.5f}, {0.3f}));
+  data::DataLoader loader(dataset, {8, false, 0, false, 0, 1});
+  quant::prepare_ptq(*model, quant::preset("w8a8"));
+  quant::calibrate(*model, loader, 2);
+  const int8::Program program = quant::convert(*model, {1, 28, 28}, "resnet18");
+  int swaps = 0, adds = 0;
+  for (const int8::Op& op : program.ops) {
+    swaps += op.kind == int8::OpKind::swap;
+    adds += op.kind == int8::OpKind::add;
+  }
+  CHECK(adds == 8);
+  CHECK(swaps == 3);  // the three blocks that change width and resolution
+  data::DataLoader all(dataset, {16, false, 0, false, 0, 1});
+  all.start_epoch(0);
+  data::Batch b;
+  all.next(b);
+  Tensor fake;
+  {
+    NoGradGuard no_grad;
+    model->eval();
+    fake = (*model)(b.images);
+  }
+  const int8::Executor fast(program), reference(program, {false});
+  Tensor integer = fast.run(b.images);
+  CHECK(integer.to_vector<float>() == reference.run(b.images).to_vector<float>());
+  const auto fa = argmax(fake, 1).to_vector<int32_t>(), ia = argmax(integer, 1).to_vector<int32_t>();
+  int agree = 0;
+  for (size_t i = 0; i < fa.size(); ++i) agree += fa[i] == ia[i];
+  MESSAGE("top-1 agreement on random images: ", agree, "/16");
+  CHECK(agree >= 13);
 }
