@@ -15,7 +15,7 @@
 namespace intrain::cli {
 
 void add_convert_command(CLI::App& app) {
-  auto model_name = std::make_shared<std::string>("lenet");
+  auto model_name = std::make_shared<std::string>();
   auto checkpoint = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   auto input = std::make_shared<std::vector<int64_t>>(std::vector<int64_t>{1, 28, 28});
@@ -23,7 +23,7 @@ void add_convert_command(CLI::App& app) {
   auto pixel_mean = std::make_shared<std::vector<float>>(), pixel_std = std::make_shared<std::vector<float>>();
   auto data_root = std::make_shared<std::string>("data");
   CLI::App* cmd = app.add_subcommand("convert", "convert a fake-quantized checkpoint to an int8 program");
-  cmd->add_option("--model", *model_name, "model name")->capture_default_str();
+  cmd->add_option("--model", *model_name, "model (default: the one the checkpoint records)");
   cmd->add_option("--checkpoint", *checkpoint, "checkpoint written by intrain ptq or intrain qat")->required();
   cmd->add_option("--out", *out, "the program file to write (e.g. lenet.int8)")->required();
   cmd->add_option("--input", *input, "input shape C H W")->capture_default_str()->expected(3);

@@ -12,7 +12,7 @@ namespace intrain::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model = "lenet", checkpoint, dataset = "mnist", data_root = "data";
+  std::string model, checkpoint, dataset = "mnist", data_root = "data";
   int64_t batch_size = 1000;
 };
 
@@ -39,7 +39,7 @@ void run(const EvalArgs& a) {
 void add_eval_command(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand("eval", "evaluate a checkpoint: loss, top-1 accuracy, confusion matrix");
-  cmd->add_option("--model", args->model, "model name")->capture_default_str();
+  cmd->add_option("--model", args->model, "model (default: the one the checkpoint records)");
   cmd->add_option("--checkpoint", args->checkpoint, "a .safetensors checkpoint")->required();
   cmd->add_option("--dataset", args->dataset, "mnist or fashion-mnist")->capture_default_str();
   cmd->add_option("--data-root", args->data_root)->capture_default_str();

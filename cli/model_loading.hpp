@@ -19,7 +19,9 @@ struct LoadedModel {
   std::vector<quant::QuantizedLayer> layers;
 };
 
-// Builds `model_name`, prepares it when the checkpoint is fake-quantized, loads the weights.
+// The model to build: `model_name` when given, else the one the checkpoint records.
+std::string resolve_model(const std::string& model_name, const train::RunState& state, const std::string& path);
+// Builds the model, prepares it when the checkpoint is fake-quantized, loads the weights.
 LoadedModel load_model(const std::string& model_name, const std::string& checkpoint);
 // The float twin of a (possibly fake-quantized) checkpoint: its float tensors only.
 nn::ModulePtr load_float_weights(const std::string& model_name, const std::string& checkpoint);

@@ -17,7 +17,7 @@ namespace intrain::cli {
 namespace {
 
 struct QuantArgs {
-  std::string model = "lenet", checkpoint, dataset = "mnist", data_root = "data", out;
+  std::string model, checkpoint, dataset = "mnist", data_root = "data", out;
   std::string preset = "w8a8", observer = "minmax", algo = "minmax", resume;
   int wbits = 4, abits = 4, first_last_bits = 0;
   int64_t calib_batches = 16, epochs = 2, batch_size = 64, freeze_bn_epoch = -1, report_images = 256, max_steps = 0;
@@ -70,7 +70,7 @@ void run_ptq(const QuantArgs& a) {
   if (!a.out.empty()) {
     std::filesystem::create_directories(a.out);
     train::RunState state;
-    state.model_name = a.model;
+    state.model_name = resolve_model(a.model, train::read_checkpoint_state(a.checkpoint), a.checkpoint);
     state.best_accuracy = quant_result.accuracy;
     state.quant_config = config.to_json();
     train::save_checkpoint(a.out + "/ptq.safetensors", *model, nullptr, state);
@@ -107,7 +107,8 @@ void run_qat(const QuantArgs& a) {
     state = train::load_checkpoint(a.resume, *model, &optimizer);
     if (!state.rng_state.empty()) default_generator().set_state(state.rng_state);
   }
-  state.model_name = a.model;
+  state.model_name = resolve_model(a.model, train::read_checkpoint_state(a.resume.empty() ? a.checkpoint : a.resume),
+                                   a.resume.empty() ? a.checkpoint : a.resume);
   state.quant_config = config.to_json();
   auto train_set = data::make_dataset(a.dataset, data::Split::train, a.data_root);
   auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
@@ -147,7 +148,7 @@ void run_report(const QuantArgs& a) {
 }
 
 void common_options(CLI::App* cmd, QuantArgs& a) {
-  cmd->add_option("--model", a.model, "model name")->capture_default_str();
+  cmd->add_option("--model", a.model, "model (default: the one the checkpoint records)");
   cmd->add_option("--dataset", a.dataset, "mnist or fashion-mnist")->capture_default_str();
   cmd->add_option("--data-root", a.data_root)->capture_default_str();
   cmd->add_option("--first-last-bits", a.first_last_bits, "bits for the first conv and last linear weights");

@@ -17,7 +17,8 @@ namespace {
 struct TrainArgs {
   std::string model = "lenet", dataset = "mnist", data_root = "data", out = "runs/lenet", resume;
   std::string optimizer = "sgd", schedule = "constant";
-  int64_t epochs = 3, batch_size = 64, step_size = 1, max_steps = 0;
+  int64_t epochs = 3, batch_size = 64, step_size = 1, max_steps = 0, image_size = 224;
+  float width = 1.0f;
   double lr = 0.01, momentum = 0.0, weight_decay = 0.0, gamma = 0.1, warmup = 0.0;
   float label_smoothing = 0.0f;
   bool nesterov = false, augment = false, no_progress = false;
@@ -45,26 +46,30 @@ std::unique_ptr<nn::LrSchedule> make_schedule(const TrainArgs& a) {
 
 void run(const TrainArgs& a) {
   manual_seed(a.seed);
-  nn::ModulePtr model = models::make_model(a.model, default_generator());
+  auto train_set = data::make_dataset(a.dataset, data::Split::train, a.data_root, a.augment, a.image_size);
+  auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root, false, a.image_size);
+  // The model is shaped by the data: classes, input channels, and a small-input stem for
+  // 28x28 images. Its full specification goes into the checkpoints.
+  const Shape example = train_set->example_shape();
+  const std::string spec = models::model_spec(a.model, a.width, train_set->num_classes(), example[0], example[1]);
+  nn::ModulePtr model = models::make_model(spec, default_generator());
   auto optimizer = make_optimizer(a, *model);
   auto schedule = make_schedule(a);
   train::RunState state;
-  state.model_name = a.model;
+  state.model_name = spec;
   if (!a.resume.empty()) {
     state = train::load_checkpoint(a.resume, *model, optimizer.get());
-    INTRAIN_CHECK(state.model_name.empty() || state.model_name == a.model, "checkpoint '", a.resume,
-                  "' holds a ", state.model_name, ", not a ", a.model);
-    state.model_name = a.model;
+    INTRAIN_CHECK(state.model_name.empty() || state.model_name == spec, "checkpoint '", a.resume, "' holds a ",
+                  state.model_name, ", not a ", spec);
+    state.model_name = spec;
     if (!state.rng_state.empty()) default_generator().set_state(state.rng_state);
     std::printf("resuming from '%s' after epoch %lld\n", a.resume.c_str(), static_cast<long long>(state.epoch));
     std::fflush(stdout);
   }
-  auto train_set = data::make_dataset(a.dataset, data::Split::train, a.data_root, a.augment);
-  auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
   data::DataLoader train_loader(train_set, {a.batch_size, true, a.seed, false, a.workers, 4});
   data::DataLoader test_loader(test_set, {1000, false, 0, false, a.workers, 2});
   std::printf("training %s on %s (%lld images, %lld test) for %lld epochs, batch %lld, %s lr %g, %d threads\n",
-              a.model.c_str(), a.dataset.c_str(), static_cast<long long>(train_set->size()),
+              spec.c_str(), a.dataset.c_str(), static_cast<long long>(train_set->size()),
               static_cast<long long>(test_set->size()), static_cast<long long>(a.epochs),
               static_cast<long long>(a.batch_size), a.optimizer.c_str(), a.lr, num_threads());
   std::fflush(stdout);  // before the progress bar starts writing to stderr
@@ -80,8 +85,10 @@ void run(const TrainArgs& a) {
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "train a model from scratch, or resume a run");
-  cmd->add_option("--model", args->model, "model name (lenet, lenet5_bn)")->capture_default_str();
-  cmd->add_option("--dataset", args->dataset, "mnist or fashion-mnist")->capture_default_str();
+  cmd->add_option("--model", args->model, "lenet, lenet5_bn, mobilenet_v1, mobilenet_v2, resnet18")->capture_default_str();
+  cmd->add_option("--width", args->width, "MobileNet width multiplier")->capture_default_str();
+  cmd->add_option("--dataset", args->dataset, "mnist, fashion-mnist or imagefolder:PATH")->capture_default_str();
+  cmd->add_option("--image-size", args->image_size, "crop size for imagefolder datasets")->capture_default_str();
   cmd->add_option("--data-root", args->data_root, "folder holding mnist/ (and fashion-mnist/)")->capture_default_str();
   cmd->add_option("--epochs", args->epochs, "train until this epoch")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--batch-size", args->batch_size)->capture_default_str()->check(CLI::PositiveNumber);

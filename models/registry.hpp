@@ -1,5 +1,8 @@
 #pragma once
-// Models by name, for the command line and tools.
+// Models by specification string, for the command line, checkpoints and tools:
+// "name" or "name:key=value,..." with the keys width, classes, in_channels, small_input,
+// e.g. "mobilenet_v1:width=0.75,classes=10,in_channels=1,small_input=1". Checkpoints record
+// the full string, so a model is rebuilt exactly from its checkpoint alone.
 #include <string>
 #include <vector>
 
@@ -8,7 +11,10 @@
 namespace intrain::models {
 
 std::vector<std::string> model_names();
-// Throws an Error listing the known names when `name` is not one of them.
-nn::ModulePtr make_model(const std::string& name, Generator& gen = default_generator());
+// Throws an Error listing the known names or keys when the specification is not valid.
+nn::ModulePtr make_model(const std::string& spec, Generator& gen = default_generator());
+// The specification of `name` for a dataset of `classes` classes and [channels, side, side]
+// images: the MobileNets and ResNet get those, and a small-input stem below 64 pixels.
+std::string model_spec(const std::string& name, float width, int64_t classes, int64_t channels, int64_t side);
 
 }  // namespace intrain::models

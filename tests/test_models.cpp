@@ -30,7 +30,15 @@ TEST_CASE("parameter counts match the reference implementations") {
 
 TEST_CASE("small-input variants run forward and backward on 28x28 images") {
   Generator g(2);
-  for (const std::string name : {"mobilenet_v1_mnist", "mobilenet_v2_mnist", "resnet18_mnist"}) {
+  CHECK(model_spec("mobilenet_v1", 0.75f, 10, 1, 28) == "mobilenet_v1:width=0.75,classes=10,in_channels=1,small_input=1");
+  CHECK(model_spec("resnet18", 1.0f, 200, 3, 224) == "resnet18:classes=200,in_channels=3,small_input=0");
+  CHECK(model_spec("lenet", 1.0f, 10, 1, 28) == "lenet");
+  CHECK_THROWS_AS(make_model("lenet:width=2"), Error);
+  CHECK_THROWS_AS(make_model("mobilenet_v1:width=abc"), Error);
+  CHECK_THROWS_AS(make_model("mobilenet_v1:depth=3"), Error);
+  for (const std::string name : {"mobilenet_v1:width=0.75,classes=10,in_channels=1,small_input=1",
+                                 "mobilenet_v2:width=0.5,classes=10,in_channels=1,small_input=1",
+                                 "resnet18:classes=10,in_channels=1,small_input=1"}) {
     CAPTURE(name);
     nn::ModulePtr model = make_model(name, g);
     Tensor x = Tensor::randn({2, 1, 28, 28}, g);
