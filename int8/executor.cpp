@@ -101,7 +101,14 @@ void Executor::run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t*
     const int64_t pixels_padded = (pixels + 15) / 16 * 16;
     for (int64_t n = begin; n < end; ++n) {
       const uint8_t* x = in + n * in_size;
-      if (path_ != KernelPath::reference) {
+      if (path_ == KernelPath::vnni && s.groups == s.channels && s.groups == s.out_channels && s.stride <= 2) {
+        // Depthwise: each channel on its own, 16 pixels per vector.
+        const int32_t* bias = op.bias.data<int32_t>();
+        const int8_t* w = op.weight.data<int8_t>();
+        for (int64_t c = 0; c < s.channels; ++c)
+          depthwise_acc_avx512(x + c * s.height * s.width, s.height, s.width, s.kernel, s.stride, s.padding, s.out_h(),
+                               s.out_w(), op.input_zero_point, w + c * s.kernel * s.kernel, bias[c], acc.get() + c * pixels);
+      } else if (path_ != KernelPath::reference) {
         const bool vnni = path_ == KernelPath::vnni;
         for (int64_t g = 0; g < s.groups; ++g) {
           const RowWeights& rw = packed_conv_[index][static_cast<size_t>(g)];

@@ -202,4 +202,43 @@ void max_pool_2x2_avx512(const uint8_t* in, int64_t h, int64_t w, uint8_t* out) 
 }
 
 
+
+void depthwise_acc_avx512(const uint8_t* plane, int64_t height, int64_t width, int64_t kernel, int64_t stride,
+                          int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, const int8_t* weights, int32_t bias,
+                          int32_t* acc) {
+  // Strides 1 and 2 (the ones networks use): masked byte loads never touch bytes outside
+  // the row, and the masked-off lanes contribute nothing.
+  const __m512i vzp = _mm512_set1_epi32(zp);
+  for (int64_t oy = 0; oy < out_h; ++oy)
+    for (int64_t ox0 = 0; ox0 < out_w; ox0 += 16) {
+      const int64_t count = out_w - ox0 < 16 ? out_w - ox0 : 16;
+      __m512i sum = _mm512_set1_epi32(bias);
+      for (int64_t ky = 0; ky < kernel; ++ky) {
+        const int64_t iy = oy * stride - padding + ky;
+        if (iy < 0 || iy >= height) continue;
+        const uint8_t* row = plane + iy * width;
+        for (int64_t kx = 0; kx < kernel; ++kx) {
+          const int64_t ix0 = ox0 * stride - padding + kx;  // input column of lane 0
+          // Lanes whose column lies in [0, width), among the first `count`.
+          __mmask16 inside = 0;
+          for (int64_t l = 0; l < count; ++l) {
+            const int64_t ix = ix0 + l * stride;
+            inside |= static_cast<__mmask16>((ix >= 0 && ix < width) ? 1u << l : 0u);
+          }
+          if (!inside) continue;
+          __m512i x;
+          if (stride == 1) {
+            x = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(inside, row + ix0));
+          } else {  // stride 2: lane l reads byte 2l of a 32-byte window
+            const __mmask32 bytes = static_cast<__mmask32>(_pdep_u32(inside, 0x55555555u));
+            x = _mm512_and_si512(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi8(bytes, row + ix0)), _mm512_set1_epi32(0xff));
+          }
+          const __m512i centred = _mm512_maskz_sub_epi32(inside, x, vzp);
+          sum = _mm512_add_epi32(sum, _mm512_mullo_epi32(centred, _mm512_set1_epi32(weights[ky * kernel + kx])));
+        }
+      }
+      _mm512_mask_storeu_epi32(acc + oy * out_w + ox0, static_cast<__mmask16>((1u << count) - 1), sum);
+    }
+}
+
 }  // namespace intrain::int8

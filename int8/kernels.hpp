@@ -81,6 +81,12 @@ void im2col_interleaved(const uint8_t* xi, int64_t channel_groups, int64_t heigh
                         int64_t stride, int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, int64_t pixels_padded,
                         uint8_t* cols);
 
+// One depthwise channel: acc[p] = bias + Σ (x − zp)·w over the in-bounds taps, 16 output
+// pixels per vector (AVX-512), equal to conv2d_acc_reference on that channel. Stride 1 or 2.
+void depthwise_acc_avx512(const uint8_t* plane, int64_t height, int64_t width, int64_t kernel, int64_t stride,
+                          int64_t padding, int64_t out_h, int64_t out_w, int32_t zp, const int8_t* weights, int32_t bias,
+                          int32_t* acc);
+
 // 2x2, stride 2, unpadded max pooling of one plane of codes (h, w >= 2; out oh = h/2, ow = w/2).
 void max_pool_2x2_avx512(const uint8_t* in, int64_t h, int64_t w, uint8_t* out);
 
