@@ -16,6 +16,7 @@
 #include "nn/layers.hpp"
 #include "quant/convert.hpp"
 #include "quant/prepare.hpp"
+#include "tests/int8_agreement.hpp"
 #include "tests/temp_dir.hpp"
 
 using namespace intrain;
@@ -371,24 +372,10 @@ TEST_CASE("residual blocks and average pooling convert and agree with the fake-q
   CHECK(saves == 1);
   CHECK(adds == 1);
   CHECK(pools == 2);
-  data::DataLoader all(dataset, {96, false, 0, false, 0, 1});
-  all.start_epoch(0);
-  data::Batch b;
-  all.next(b);
-  Tensor fake;
-  {
-    NoGradGuard no_grad;
-    model->eval();
-    fake = (*model)(b.images);
-  }
-  const Executor fast(program), reference(program, {false});
-  Tensor integer = fast.run(b.images);
-  CHECK(integer.to_vector<float>() == reference.run(b.images).to_vector<float>());
-  const auto fa = argmax(fake, 1).to_vector<int32_t>(), ia = argmax(integer, 1).to_vector<int32_t>();
-  int agree = 0;
-  for (size_t i = 0; i < fa.size(); ++i) agree += fa[i] == ia[i];
-  CHECK(agree >= 90);
+  const Tensor images = intrain::testing::first_images(dataset, 96);
+  CHECK(intrain::testing::int8_agreement(*model, program, images) >= 90);
+  const Tensor integer = Executor(program).run(images);
   TempDir dir;
   save_program(dir / "res.int8", program);
-  CHECK(Executor(load_program(dir / "res.int8")).run(b.images).to_vector<float>() == integer.to_vector<float>());
+  CHECK(Executor(load_program(dir / "res.int8")).run(images).to_vector<float>() == integer.to_vector<float>());
 }

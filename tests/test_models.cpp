@@ -12,6 +12,7 @@
 #include "quant/convert.hpp"
 #include "quant/prepare.hpp"
 #include "tests/expect_error.hpp"
+#include "tests/int8_agreement.hpp"
 
 using namespace intrain;
 using namespace intrain::models;
@@ -61,9 +62,7 @@ TEST_CASE("MobileNetV2: depthwise convolutions and skip additions through PTQ an
     model->train();
     for (int i = 0; i < 3; ++i) (*model)(Tensor::randn({8, 1, 28, 28}, g));
   }
-  std::vector<uint8_t> pixels(48 * 784), labels(48);
-  for (auto& v : pixels) v = static_cast<uint8_t>(g.next_u64());
-  auto dataset = std::make_shared<data::MnistDataset>(pixels, labels, 28, 28, data::normalize({0.5f}, {0.3f}));
+  auto dataset = intrain::testing::random_digits(48, g);
   data::DataLoader loader(dataset, {16, false, 0, false, 0, 1});
   int residuals = 0;
   for (auto& [name, m] : model->named_modules()) residuals += dynamic_cast<nn::Residual*>(m) != nullptr;
@@ -78,24 +77,7 @@ TEST_CASE("MobileNetV2: depthwise convolutions and skip additions through PTQ an
   CHECK(depthwise == 17);
   CHECK(adds == residuals);
   CHECK(residuals >= 10);
-  data::DataLoader all(dataset, {48, false, 0, false, 0, 1});
-  all.start_epoch(0);
-  data::Batch b;
-  all.next(b);
-  Tensor fake;
-  {
-    NoGradGuard no_grad;
-    model->eval();
-    fake = (*model)(b.images);
-  }
-  const int8::Executor fast(program), reference(program, {false});
-  Tensor integer = fast.run(b.images);
-  CHECK(integer.to_vector<float>() == reference.run(b.images).to_vector<float>());
-  const auto fa = argmax(fake, 1).to_vector<int32_t>(), ia = argmax(integer, 1).to_vector<int32_t>();
-  int agree = 0;
-  for (size_t i = 0; i < fa.size(); ++i) agree += fa[i] == ia[i];
-  MESSAGE("top-1 agreement on random images: ", agree, "/48");
-  CHECK(agree >= 40);
+  CHECK(intrain::testing::int8_agreement(*model, program, intrain::testing::first_images(dataset, 48)) >= 40);
 }
 
 TEST_CASE("ResNet-18: projection shortcuts and post-addition ReLUs through PTQ and the int8 program") {
@@ -106,9 +88,7 @@ TEST_CASE("ResNet-18: projection shortcuts and post-addition ReLUs through PTQ a
     model->train();
     for (int i = 0; i < 2; ++i) (*model)(Tensor::randn({4, 1, 28, 28}, g));
   }
-  std::vector<uint8_t> pixels(16 * 784), labels(16);
-  for (auto& v : pixels) v = static_cast<uint8_t>(g.next_u64());
-  auto dataset = std::make_shared<data::MnistDataset>(pixels, labels, 28, 28, data::normalize({0.5f}, {0.3f}));
+  auto dataset = intrain::testing::random_digits(16, g);
   data::DataLoader loader(dataset, {8, false, 0, false, 0, 1});
   quant::prepare_ptq(*model, quant::preset("w8a8"));
   quant::calibrate(*model, loader, 2);
@@ -120,22 +100,5 @@ TEST_CASE("ResNet-18: projection shortcuts and post-addition ReLUs through PTQ a
   }
   CHECK(adds == 8);
   CHECK(swaps == 3);  // the three blocks that change width and resolution
-  data::DataLoader all(dataset, {16, false, 0, false, 0, 1});
-  all.start_epoch(0);
-  data::Batch b;
-  all.next(b);
-  Tensor fake;
-  {
-    NoGradGuard no_grad;
-    model->eval();
-    fake = (*model)(b.images);
-  }
-  const int8::Executor fast(program), reference(program, {false});
-  Tensor integer = fast.run(b.images);
-  CHECK(integer.to_vector<float>() == reference.run(b.images).to_vector<float>());
-  const auto fa = argmax(fake, 1).to_vector<int32_t>(), ia = argmax(integer, 1).to_vector<int32_t>();
-  int agree = 0;
-  for (size_t i = 0; i < fa.size(); ++i) agree += fa[i] == ia[i];
-  MESSAGE("top-1 agreement on random images: ", agree, "/16");
-  CHECK(agree >= 13);
+  CHECK(intrain::testing::int8_agreement(*model, program, intrain::testing::first_images(dataset, 16)) >= 13);
 }
