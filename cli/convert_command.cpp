@@ -45,7 +45,8 @@ void add_convert_command(CLI::App& app) {
     // Top-1 agreement and accuracies: the fake-quantized model in eval mode against the
     // integer program, image by image, on the whole test set.
     const int8::Executor executor(int8::load_program(*out));
-    data::DataLoader loader(data::make_dataset(*verify, data::Split::test, *data_root), {500, false, 0, false, 1, 2});
+    auto verify_set = data::make_dataset(*verify, data::Split::test, *data_root);
+    data::DataLoader loader(verify_set, {data::evaluation_batch_size(*verify_set, 500), false, 0, false, 1, 2});
     loader.start_epoch(0);
     loaded.model->eval();
     NoGradGuard no_grad;

@@ -13,14 +13,14 @@ namespace {
 
 struct EvalArgs {
   std::string model, checkpoint, dataset = "mnist", data_root = "data";
-  int64_t batch_size = 1000;
+  int64_t batch_size = 0;  // 0: sized to the images
 };
 
 void run(const EvalArgs& a) {
   // Fake-quantized checkpoints carry their quantization config and evaluate as such.
   nn::ModulePtr model = load_model(a.model, a.checkpoint).model;
   auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
-  data::DataLoader loader(test_set, {a.batch_size, false, 0, false, 1, 2});
+  data::DataLoader loader(test_set, {a.batch_size > 0 ? a.batch_size : data::evaluation_batch_size(*test_set), false, 0, false, 1, 2});
   const train::EvalResult r = train::evaluate(*model, loader);
   std::printf("%s on %s test (%lld images): loss %.4f, top-1 accuracy %.2f%%\n", a.checkpoint.c_str(),
               a.dataset.c_str(), static_cast<long long>(r.count), r.loss, 100 * r.accuracy);
@@ -43,7 +43,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--checkpoint", args->checkpoint, "a .safetensors checkpoint")->required();
   cmd->add_option("--dataset", args->dataset, "mnist or fashion-mnist")->capture_default_str();
   cmd->add_option("--data-root", args->data_root)->capture_default_str();
-  cmd->add_option("--batch-size", args->batch_size)->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", args->batch_size, "default: sized to the images")->check(CLI::PositiveNumber);
   cmd->callback([args] { run(*args); });
 }
 

@@ -53,7 +53,7 @@ void run_ptq(const QuantArgs& a) {
   config.algorithm = quant::Algorithm::minmax;
 
   auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
-  data::DataLoader test(test_set, {1000, false, 0, false, 1, 2});
+  data::DataLoader test(test_set, {data::evaluation_batch_size(*test_set), false, 0, false, 1, 2});
   const auto float_result = train::evaluate(*reference, test);
   const auto quant_result = train::evaluate(*model, test);
   std::printf("PTQ %s, %s observer, %lld calibration batches of %lld\n", a.preset.c_str(), a.observer.c_str(),
@@ -63,7 +63,7 @@ void run_ptq(const QuantArgs& a) {
   std::printf("accuracy change: %+.2f points\n", 100 * (quant_result.accuracy - float_result.accuracy));
 
   data::Batch batch;
-  data::DataLoader report_loader(test_set, {a.report_images, false, 0, false, 0, 1});
+  data::DataLoader report_loader(test_set, {data::evaluation_batch_size(*test_set, a.report_images, int64_t{1} << 21), false, 0, false, 0, 1});
   report_loader.start_epoch(0);
   report_loader.next(batch);
   std::printf("%s", quant::format_report(quant::quant_report(*reference, *model, layers, batch.images)).c_str());
@@ -113,7 +113,7 @@ void run_qat(const QuantArgs& a) {
   auto train_set = data::make_dataset(a.dataset, data::Split::train, a.data_root);
   auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
   data::DataLoader train_loader(train_set, {a.batch_size, true, a.seed, false, 1, 4});
-  data::DataLoader test_loader(test_set, {1000, false, 0, false, 1, 2});
+  data::DataLoader test_loader(test_set, {data::evaluation_batch_size(*test_set), false, 0, false, 1, 2});
   std::printf("QAT %s: weights %d bits, activations %d bits%s, %lld epochs, lr %g, %d threads\n",
               quant::algorithm_name(config.algorithm), config.weight_bits, config.activation_bits,
               a.first_last_bits ? (", first/last layers " + std::to_string(a.first_last_bits) + " bits").c_str() : "",
@@ -137,7 +137,7 @@ void run_report(const QuantArgs& a) {
                 "pass one written by intrain ptq or intrain qat");
   nn::ModulePtr reference = load_float_weights(a.model, a.checkpoint);
   auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
-  data::DataLoader loader(test_set, {a.report_images, false, 0, false, 0, 1});
+  data::DataLoader loader(test_set, {data::evaluation_batch_size(*test_set, a.report_images, int64_t{1} << 21), false, 0, false, 0, 1});
   loader.start_epoch(0);
   data::Batch batch;
   loader.next(batch);
@@ -196,7 +196,7 @@ void add_quant_commands(CLI::App& app) {
   CLI::App* r = app.add_subcommand("quant-report", "per-layer SQNR, bits and size of a fake-quantized checkpoint");
   common_options(r, *report);
   r->add_option("--checkpoint", report->checkpoint, "checkpoint written by ptq or qat")->required();
-  r->add_option("--images", report->report_images, "test images in the report batch")->capture_default_str();
+  r->add_option("--images", report->report_images, "test images in the report batch (fewer for large images)")->capture_default_str();
   r->callback([report] { run_report(*report); });
 }
 

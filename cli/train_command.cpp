@@ -67,7 +67,7 @@ void run(const TrainArgs& a) {
     std::fflush(stdout);
   }
   data::DataLoader train_loader(train_set, {a.batch_size, true, a.seed, false, a.workers, 4});
-  data::DataLoader test_loader(test_set, {1000, false, 0, false, a.workers, 2});
+  data::DataLoader test_loader(test_set, {data::evaluation_batch_size(*test_set), false, 0, false, a.workers, 2});
   std::printf("training %s on %s (%lld images, %lld test) for %lld epochs, batch %lld, %s lr %g, %d threads\n",
               spec.c_str(), a.dataset.c_str(), static_cast<long long>(train_set->size()),
               static_cast<long long>(test_set->size()), static_cast<long long>(a.epochs),

@@ -18,6 +18,10 @@ uint64_t mix(uint64_t x) {
 
 }  // namespace
 
+int64_t evaluation_batch_size(const Dataset& dataset, int64_t cap, int64_t elements) {
+  return std::clamp<int64_t>(elements / std::max<int64_t>(1, shape_numel(dataset.example_shape())), 1, cap);
+}
+
 DataLoader::DataLoader(DatasetPtr dataset, LoaderOptions options) : dataset_(std::move(dataset)), options_(options) {
   INTRAIN_CHECK(dataset_ != nullptr, "DataLoader: no dataset");
   INTRAIN_CHECK(options_.batch_size >= 1, "DataLoader: batch_size must be >= 1, got ", options_.batch_size);
