@@ -69,81 +69,92 @@ class Converter {
     return std::move(program_);
   }
 
-  // Emits the ops of a sequence of sibling modules (a Sequential's children).
+  // Emits the ops of a sequence of sibling modules (a Sequential's children). Batch norms,
+  // activations and dropout are consumed by the conv or linear layer they follow.
   void emit_sequence(const std::vector<std::pair<std::string, nn::ModulePtr>>& children, const std::string& prefix,
                      bool top_level) {
-    int8::Program& program = program_;
-    ActivationState& act = act_;
-    bool& have_input = have_input_;
-    const Shape& input_shape = program_.input_shape;
-  for (size_t i = 0; i < children.size(); ++i) {
-    const std::string name = prefix + children[i].first;
+    for (size_t i = 0; i < children.size(); ++i) {
+      const std::string name = prefix + children[i].first;
+      nn::Module* m = children[i].second.get();
+      if (dynamic_cast<nn::Identity*>(m) || dynamic_cast<nn::Dropout*>(m)) continue;
+      if (dynamic_cast<nn::BatchNorm2d*>(m) || dynamic_cast<QuantAct*>(m) || dynamic_cast<QuantBatchNorm*>(m))
+        fail(name, *m, "is not preceded by a quantized conv or linear layer");
+      if (dynamic_cast<nn::Flatten*>(m)) {
+        emit_flatten();
+      } else if (auto* qp = dynamic_cast<QuantAvgPool*>(m)) {
+        emit_avg_pool(*qp, name);
+      } else if (auto* qr = dynamic_cast<QuantResidual*>(m)) {
+        emit_residual(*qr, name);
+      } else if (auto* nested = dynamic_cast<nn::Sequential*>(m)) {  // a block: its layers in order
+        emit_sequence(nested->children(), name + ".", false);
+      } else if (auto* mp = dynamic_cast<nn::MaxPool2d*>(m)) {
+        emit_max_pool(*mp, name);
+      } else if (dynamic_cast<QuantConv2d*>(m) || dynamic_cast<QuantLinear*>(m)) {
+        i = emit_weight_layer(children, i, name, top_level);
+      } else {
+        fail(name, *m, "has no integer equivalent (quantize the model with prepare_qat or prepare_ptq first)");
+      }
+    }
+  }
+
+ private:
+  [[noreturn]] static void fail(const std::string& name, const nn::Module& m, const std::string& why) {
+    throw Error("convert: layer '" + name + "' (" + m.type_name() + "): " + why);
+  }
+
+  void emit_flatten() {
+    int8::Op op;
+    op.kind = int8::OpKind::flatten;
+    op.in_shape = act_.shape;
+    op.out_shape = {shape_numel(act_.shape)};
+    act_.shape = op.out_shape;
+    program_.ops.push_back(op);
+  }
+
+  void emit_max_pool(const nn::MaxPool2d& mp, const std::string& name) {
+    int8::Op op;
+    op.kind = int8::OpKind::max_pool;
+    op.kernel = mp.options().kernel_h;
+    op.stride = mp.options().stride_h ? mp.options().stride_h : op.kernel;
+    op.padding = mp.options().pad_h;
+    op.in_shape = act_.shape;
+    op.out_shape = {act_.shape[0], (act_.shape[1] + 2 * op.padding - op.kernel) / op.stride + 1,
+                    (act_.shape[2] + 2 * op.padding - op.kernel) / op.stride + 1};
+    if (op.padding > 0 && act_.zero_point != 0) fail(name, mp, "padded max pooling needs a zero point of 0");
+    act_.shape = op.out_shape;
+    program_.ops.push_back(op);
+  }
+
+  // The network input's quantization, from the first layer's input quantizer.
+  void take_input_quantization(ActivationQuantizer* input_q, const std::string& name) {
+    INTRAIN_CHECK(input_q, "convert: layer '", name, "': the first layer must quantize the network input ",
+                  "(quantize activations)");
+    const QuantParams p = input_q->params();
+    const QuantScheme in_scheme = input_q->scheme();
+    INTRAIN_CHECK(in_scheme.bits == 8, "convert: the network input is quantized to ", in_scheme.bits,
+                  " bits; the int8 program takes 8-bit input codes");
+    program_.input_scale = p.scale.item();
+    // Signed codes q in [−128, 127] become unsigned codes q + 128 with the zero point moved
+    // by the same 128: s·(q − z) = s·((q + 128) − (z + 128)), the same values exactly.
+    program_.input_zero_point = p.zero_point.item<int32_t>() - in_scheme.qmin();
+    act_ = {program_.input_scale, program_.input_zero_point, program_.input_shape};
+    have_input_ = true;
+  }
+
+  // A quantized conv or linear layer with the batch norm, dropout and activation that follow
+  // it; returns the index of the last child it consumed.
+  size_t emit_weight_layer(const std::vector<std::pair<std::string, nn::ModulePtr>>& children, size_t i,
+                           const std::string& name, bool top_level) {
     nn::Module* m = children[i].second.get();
-    auto fail = [&](const std::string& why) { throw Error("convert: layer '" + name + "' (" + m->type_name() + "): " + why); };
-    if (dynamic_cast<nn::Identity*>(m)) continue;
-    if (dynamic_cast<nn::Dropout*>(m) || dynamic_cast<nn::BatchNorm2d*>(m) || dynamic_cast<QuantAct*>(m) ||
-        dynamic_cast<QuantBatchNorm*>(m)) {
-      // Batch norms and activations are consumed by the conv/linear before them.
-      if (!dynamic_cast<nn::Dropout*>(m)) fail("is not preceded by a quantized conv or linear layer");
-      continue;
-    }
-    if (dynamic_cast<nn::Flatten*>(m)) {
-      int8::Op op;
-      op.kind = int8::OpKind::flatten;
-      op.in_shape = act.shape;
-      op.out_shape = {shape_numel(act.shape)};
-      act.shape = op.out_shape;
-      program.ops.push_back(op);
-      continue;
-    }
-    if (auto* qp = dynamic_cast<QuantAvgPool*>(m)) {
-      emit_avg_pool(*qp, name);
-      continue;
-    }
-    if (auto* qr = dynamic_cast<QuantResidual*>(m)) {
-      emit_residual(*qr, name);
-      continue;
-    }
-    if (auto* nested = dynamic_cast<nn::Sequential*>(m)) {  // a block: its layers in order
-      emit_sequence(nested->children(), name + ".", false);
-      continue;
-    }
-    if (auto* mp = dynamic_cast<nn::MaxPool2d*>(m)) {
-      int8::Op op;
-      op.kind = int8::OpKind::max_pool;
-      op.kernel = mp->options().kernel_h;
-      op.stride = mp->options().stride_h ? mp->options().stride_h : op.kernel;
-      op.padding = mp->options().pad_h;
-      op.in_shape = act.shape;
-      op.out_shape = {act.shape[0], (act.shape[1] + 2 * op.padding - op.kernel) / op.stride + 1,
-                      (act.shape[2] + 2 * op.padding - op.kernel) / op.stride + 1};
-      if (op.padding > 0 && act.zero_point != 0) fail("padded max pooling needs a zero point of 0");
-      act.shape = op.out_shape;
-      program.ops.push_back(op);
-      continue;
-    }
+    auto fail = [&](const std::string& why) { Converter::fail(name, *m, why); };
+    size_t last = i;
     auto* conv = dynamic_cast<QuantConv2d*>(m);
     auto* fc = dynamic_cast<QuantLinear*>(m);
-    if (!conv && !fc) fail("has no integer equivalent (quantize the model with prepare_qat or prepare_ptq first)");
-    // Input quantization, from the first layer's input quantizer.
-    ActivationQuantizer* input_q = conv ? conv->input_quantizer() : fc->input_quantizer();
-    if (!have_input) {
-      if (!input_q) fail("the first layer must quantize the network input (activations quantized)");
-      const QuantParams p = input_q->params();
-      const QuantScheme in_scheme = input_q->scheme();
-      INTRAIN_CHECK(in_scheme.bits == 8, "convert: the network input is quantized to ", in_scheme.bits,
-                    " bits; the int8 program takes 8-bit input codes");
-      program.input_scale = p.scale.item();
-      // Signed codes q in [−128, 127] become unsigned codes q + 128 with the zero point moved
-      // by the same 128: s·(q − z) = s·((q + 128) − (z + 128)), the same values exactly.
-      program.input_zero_point = p.zero_point.item<int32_t>() - in_scheme.qmin();
-      act = {program.input_scale, program.input_zero_point, input_shape};
-      have_input = true;
-    }
+    if (!have_input_) take_input_quantization(conv ? conv->input_quantizer() : fc->input_quantizer(), name);
     int8::Op op;
     op.kind = conv ? int8::OpKind::conv2d : int8::OpKind::linear;
-    op.in_shape = act.shape;
-    op.input_zero_point = act.zero_point;
+    op.in_shape = act_.shape;
+    op.input_zero_point = act_.zero_point;
     const WeightQuantizer& wq = conv ? conv->weight_quantizer() : fc->weight_quantizer();
     op.weight_bits = wq.bits();
     Tensor bias = conv ? conv->bias : fc->bias;
@@ -154,7 +165,7 @@ class Converter {
     size_t next = i + 1;
     ActivationQuantizer* bn_output = nullptr;  // the output quantizer of a batch norm without activation
     if (conv) {
-      INTRAIN_CHECK(act.shape.size() == 3, "convert: layer '", name, "' expects an image input");
+      INTRAIN_CHECK(act_.shape.size() == 3, "convert: layer '", name, "' expects an image input");
       const auto& o = conv->conv_options();
       INTRAIN_CHECK(o.stride_h == o.stride_w && o.pad_h == o.pad_w && o.dilation_h == 1 && o.dilation_w == 1 &&
                         w.codes.size(2) == w.codes.size(3),
@@ -163,8 +174,8 @@ class Converter {
       op.stride = o.stride_h;
       op.padding = o.pad_h;
       op.groups = o.groups;
-      op.out_shape = {out, (act.shape[1] + 2 * op.padding - op.kernel) / op.stride + 1,
-                      (act.shape[2] + 2 * op.padding - op.kernel) / op.stride + 1};
+      op.out_shape = {out, (act_.shape[1] + 2 * op.padding - op.kernel) / op.stride + 1,
+                      (act_.shape[2] + 2 * op.padding - op.kernel) / op.stride + 1};
       // A following batch norm folds in: y = f·conv + (β − f·μ) with f = γ/σ; a folding
       // quantizer already scaled the weight by f, so only the bias changes (b → f·b + β − f·μ).
       if (next < children.size()) {
@@ -186,8 +197,8 @@ class Converter {
       if (wq.scale_free() == false && conv->folds_batch_norm() && next == i + 1)
         fail("folds a batch norm that does not follow it");
     } else {
-      INTRAIN_CHECK(act.shape.size() == 1, "convert: layer '", name, "' needs a flattened input, got ",
-                    shape_str(act.shape));
+      INTRAIN_CHECK(act_.shape.size() == 1, "convert: layer '", name, "' needs a flattened input, got ",
+                    shape_str(act_.shape));
       op.out_shape = {out};
     }
     op.weight = w.codes;
@@ -195,7 +206,7 @@ class Converter {
     Tensor bias_codes = Tensor::empty({out}, DType::i32);
     int32_t* pb = bias_codes.data<int32_t>();
     for (int64_t c = 0; c < out; ++c)
-      pb[c] = static_cast<int32_t>(std::llround(float_bias[static_cast<size_t>(c)] / (act.scale * w.scales[static_cast<size_t>(c)])));
+      pb[c] = static_cast<int32_t>(std::llround(float_bias[static_cast<size_t>(c)] / (act_.scale * w.scales[static_cast<size_t>(c)])));
     op.bias = bias_codes;
     // Skip dropout; then a quantized activation sets the output codes, or the layer is last.
     while (next < children.size() && dynamic_cast<nn::Dropout*>(children[next].second.get())) ++next;
@@ -208,7 +219,7 @@ class Converter {
       Tensor mult = Tensor::empty({out}, DType::i32), shift = Tensor::empty({out}, DType::i32);
       for (int64_t c = 0; c < out; ++c) {
         const int8::FixedPointMultiplier fm =
-            int8::quantize_multiplier(static_cast<double>(act.scale) * w.scales[static_cast<size_t>(c)] / out_scale);
+            int8::quantize_multiplier(static_cast<double>(act_.scale) * w.scales[static_cast<size_t>(c)] / out_scale);
         mult.data<int32_t>()[c] = fm.multiplier;
         shift.data<int32_t>()[c] = fm.shift;
       }
@@ -221,22 +232,21 @@ class Converter {
       op.clamp_max = aq.scheme().qmax();
       if (qa && qa->is_relu6())
         op.clamp_max = std::min(op.clamp_max, out_zp + static_cast<int32_t>(std::floor(6.0f / out_scale)));
-      act = {out_scale, out_zp, op.out_shape};
-      i = qa ? next : next - 1;
+      act_ = {out_scale, out_zp, op.out_shape};
+      last = qa ? next : next - 1;
     } else {
       if (!top_level || next < children.size())
         fail("its output is not quantized by an activation and it is not the last layer");
       // The logits: acc · s_in·s_w[c] (+ the bias, already in acc).
       Tensor scale = Tensor::empty({out});
-      for (int64_t c = 0; c < out; ++c) scale.data<float>()[c] = act.scale * w.scales[static_cast<size_t>(c)];
+      for (int64_t c = 0; c < out; ++c) scale.data<float>()[c] = act_.scale * w.scales[static_cast<size_t>(c)];
       op.output_scale = scale;
-      i = next - 1;
+      last = next - 1;
     }
-    program.ops.push_back(op);
-  }
+    program_.ops.push_back(op);
+    return last;
   }
 
- private:
   // Requantization constants for one multiplier, as one-element tensors.
   static void set_single_multiplier(int8::Op& op, double m) {
     const int8::FixedPointMultiplier fm = int8::quantize_multiplier(m);
