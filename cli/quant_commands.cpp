@@ -22,7 +22,7 @@ struct QuantArgs {
   int wbits = 4, abits = 4, first_last_bits = 0;
   int64_t calib_batches = 16, epochs = 2, batch_size = 64, freeze_bn_epoch = -1, report_images = 256, max_steps = 0;
   double lr = 0.001, momentum = 0.9, weight_decay = 0.0, pact_decay = 0.0;
-  bool per_tensor = false, clamp_only = false, no_progress = false;
+  bool per_tensor = false, clamp_only = false, no_progress = false, bias_correction = false;
   uint64_t seed = 1;
 };
 
@@ -51,6 +51,13 @@ void run_ptq(const QuantArgs& a) {
   data::DataLoader calib(train_set, {a.batch_size, true, a.seed, false, 1, 2});
   quant::calibrate(*model, calib, a.calib_batches);
   config.algorithm = quant::Algorithm::minmax;
+  if (a.bias_correction) {
+    calib.start_epoch(1);
+    data::Batch calib_batch;
+    calib.next(calib_batch);
+    std::printf("bias correction: %lld layers corrected\n",
+                static_cast<long long>(quant::correct_bias(*model, calib_batch.images)));
+  }
 
   auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
   data::DataLoader test(test_set, {data::evaluation_batch_size(*test_set), false, 0, false, 1, 2});
@@ -166,6 +173,7 @@ void add_quant_commands(CLI::App& app) {
   p->add_option("--calib-batches", ptq->calib_batches)->capture_default_str()->check(CLI::PositiveNumber);
   p->add_option("--batch-size", ptq->batch_size, "calibration batch size")->capture_default_str();
   p->add_option("--out", ptq->out, "folder for ptq.safetensors");
+  p->add_flag("--bias-correction", ptq->bias_correction, "add back the mean output shift weight quantization causes");
   p->callback([ptq] { run_ptq(*ptq); });
 
   auto qat = std::make_shared<QuantArgs>();

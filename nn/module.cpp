@@ -10,7 +10,7 @@ namespace intrain::nn {
 
 Tensor Module::operator()(const Tensor& x) {
   Tensor out = forward(x);
-  detail::record_output(this, out);
+  detail::record(this, x, out);
   return out;
 }
 

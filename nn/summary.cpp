@@ -10,11 +10,12 @@
 namespace intrain::nn {
 
 namespace {
-thread_local std::map<const Module*, Tensor>* g_recorder = nullptr;
+using Recorded = std::map<const Module*, std::pair<Tensor, Tensor>>;  // input, output
+thread_local Recorded* g_recorder = nullptr;
 
-// Runs the model in eval mode with outputs recorded, restoring the mode afterwards.
-std::map<const Module*, Tensor> run_recorded(Module& model, const Tensor& input) {
-  std::map<const Module*, Tensor> outputs;
+// Runs the model in eval mode with inputs and outputs recorded, restoring the mode after.
+Recorded run_recorded(Module& model, const Tensor& input) {
+  Recorded outputs;
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
@@ -41,19 +42,24 @@ std::string with_commas(int64_t n) {
 }
 }  // namespace
 
-void detail::record_output(const Module* module, const Tensor& output) {
-  if (g_recorder && output.defined()) (*g_recorder)[module] = output;
+void detail::record(const Module* module, const Tensor& input, const Tensor& output) {
+  if (g_recorder && output.defined()) (*g_recorder)[module] = {input, output};
 }
 
-std::map<std::string, Tensor> capture_outputs(Module& model, const Tensor& input) {
-  const auto outputs = run_recorded(model, input);
+namespace {
+std::map<std::string, Tensor> capture(Module& model, const Tensor& input, bool inputs) {
+  const Recorded recorded = run_recorded(model, input);
   std::map<std::string, Tensor> named;
   for (auto& [name, module] : model.named_modules()) {
-    auto found = outputs.find(module);
-    if (found != outputs.end()) named.emplace(name, found->second);
+    auto found = recorded.find(module);
+    if (found != recorded.end()) named.emplace(name, inputs ? found->second.first : found->second.second);
   }
   return named;
 }
+}  // namespace
+
+std::map<std::string, Tensor> capture_outputs(Module& model, const Tensor& input) { return capture(model, input, false); }
+std::map<std::string, Tensor> capture_inputs(Module& model, const Tensor& input) { return capture(model, input, true); }
 
 std::string summary(Module& model, const Shape& input_shape) {
   const auto shapes = run_recorded(model, Tensor::zeros(input_shape));
@@ -72,7 +78,7 @@ std::string summary(Module& model, const Shape& input_shape) {
     std::string type = std::string(2 * depth, ' ') + module->type_name();
     if (!module->extra_repr().empty()) type += "(" + module->extra_repr() + ")";
     auto found = shapes.find(module);
-    rows.push_back({name, type, found == shapes.end() ? "--" : shape_str(found->second.shape()),
+    rows.push_back({name, type, found == shapes.end() ? "--" : shape_str(found->second.second.shape()),
                     own ? with_commas(own) : "--"});
   }
   size_t w[4] = {5, 4, 12, 7};

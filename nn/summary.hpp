@@ -13,10 +13,12 @@ std::string summary(Module& model, const Shape& input_shape);
 // Runs model(input) without gradients and returns every module's output by its dotted
 // name (the whole model's under ""), for per-layer comparisons such as quantization SQNR.
 std::map<std::string, Tensor> capture_outputs(Module& model, const Tensor& input);
+// The same for every module's input.
+std::map<std::string, Tensor> capture_inputs(Module& model, const Tensor& input);
 
 namespace detail {
-// Called by Module::operator(); records the output while a summary or capture is running.
-void record_output(const Module* module, const Tensor& output);
+// Called by Module::operator(); records input and output while a summary or capture runs.
+void record(const Module* module, const Tensor& input, const Tensor& output);
 }  // namespace detail
 
 }  // namespace intrain::nn

@@ -271,6 +271,47 @@ Tensor QuantConv2d::forward(const Tensor& x_in) {
   return bias.defined() ? add(y, bias.reshape({1, -1, 1, 1})) : y;
 }
 
+namespace {
+
+// Per-channel mean of `d` over every axis but 1 (batch and positions).
+std::vector<float> channel_means(const Tensor& d) {
+  std::vector<int64_t> dims;
+  for (int64_t k = 0; k < d.dim(); ++k)
+    if (k != 1) dims.push_back(k);
+  return mean(d, dims).to_vector<float>();
+}
+
+void add_to(Tensor& t, const std::vector<float>& delta, float sign) {
+  float* p = t.data<float>();
+  for (size_t c = 0; c < delta.size(); ++c) p[c] += sign * delta[c];
+}
+
+}  // namespace
+
+bool QuantConv2d::correct_bias(const Tensor& x_in) {
+  NoGradGuard no_grad;
+  if (!bias.defined() && !folds()) return false;
+  Tensor x = input_quantizer_ ? (*input_quantizer_)(x_in) : x_in;
+  const Tensor w = effective_weight().detach();
+  Tensor shift = sub(conv2d(x, w, Tensor(), options_), conv2d(x, quantizer_.apply(w).detach(), Tensor(), options_));
+  if (folds()) shift = div(shift, bn_scale().reshape({1, -1, 1, 1}));  // back to the layer's output units
+  const std::vector<float> delta = channel_means(shift);
+  if (bias.defined()) add_to(bias, delta, 1.0f);
+  else add_to(bn_->running_mean, delta, -1.0f);  // BN(y − Δ) with μ − Δ equals BN(y) with μ
+  return true;
+}
+
+bool QuantLinear::correct_bias(const Tensor& x_in) {
+  NoGradGuard no_grad;
+  if (!bias.defined()) return false;
+  Tensor x = input_quantizer_ ? (*input_quantizer_)(x_in) : x_in;
+  const Tensor w = weight.detach();
+  const std::vector<float> delta =
+      channel_means(sub(linear(x, w), linear(x, quantizer_.apply(w).detach())).reshape({-1, w.size(0)}).unsqueeze(2));
+  add_to(bias, delta, 1.0f);
+  return true;
+}
+
 // ---- QuantLinear ---------------------------------------------------------------------------
 
 QuantLinear::QuantLinear(const nn::Linear& linear, WeightQuantizer weights, std::shared_ptr<ActivationQuantizer> input_quantizer)

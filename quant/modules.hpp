@@ -157,6 +157,11 @@ class QuantConv2d : public nn::Module {
   ActivationQuantizer* input_quantizer() const { return input_quantizer_.get(); }
   const intrain::Conv2dOptions& conv_options() const { return options_; }
   bool folds_batch_norm() const { return folds(); }
+  // Empirical bias correction (Nagel et al. 2019): on the layer's inputs `x`, the mean
+  // per-channel shift that weight quantization causes is added back to the bias — or, for
+  // a conv without bias that folds a batch norm, taken off the running mean. Returns false
+  // when the layer has neither to absorb it.
+  bool correct_bias(const Tensor& x);
 
   Tensor weight, bias;
 
@@ -178,6 +183,7 @@ class QuantLinear : public nn::Module {
   std::string extra_repr() const override;
   const WeightQuantizer& weight_quantizer() const { return quantizer_; }
   ActivationQuantizer* input_quantizer() const { return input_quantizer_.get(); }
+  bool correct_bias(const Tensor& x);  // as QuantConv2d::correct_bias
 
   Tensor weight, bias;
 

@@ -1,6 +1,7 @@
 #include "quant/prepare.hpp"
 
 #include "core/autograd.hpp"
+#include "nn/summary.hpp"
 #include "quant/modules.hpp"
 
 namespace intrain::quant {
@@ -158,6 +159,20 @@ void calibrate(nn::Module& model, data::DataLoader& loader, int64_t batches) {
   data::Batch batch;
   for (int64_t i = 0; i < batches && loader.next(batch); ++i) model(batch.images);
   for_each_activation_quantizer(model, [](ActivationQuantizer& q) { q.freeze(); });
+}
+
+int64_t correct_bias(nn::Module& model, const Tensor& batch) {
+  // Layer inputs come from the quantized model itself, so each layer is corrected for the
+  // inputs it will really see.
+  const auto inputs = nn::capture_inputs(model, batch);
+  int64_t corrected = 0;
+  for (auto& [name, m] : model.named_modules()) {
+    auto found = inputs.find(name);
+    if (found == inputs.end()) continue;
+    if (auto* conv = dynamic_cast<QuantConv2d*>(m)) corrected += conv->correct_bias(found->second);
+    if (auto* fc = dynamic_cast<QuantLinear*>(m)) corrected += fc->correct_bias(found->second);
+  }
+  return corrected;
 }
 
 void freeze_batch_norm(nn::Module& model) {

@@ -28,6 +28,11 @@ std::vector<QuantizedLayer> prepare_ptq(nn::Module& model, QuantConfig config);
 // Runs up to `batches` batches in eval mode to collect ranges, then freezes them.
 void calibrate(nn::Module& model, data::DataLoader& loader, int64_t batches);
 
+// PTQ's optional bias correction, after calibration: every quantized conv and linear layer
+// adds back the mean output shift its weight quantization causes on `batch` (see
+// QuantConv2d::correct_bias). Returns how many layers were corrected.
+int64_t correct_bias(nn::Module& model, const Tensor& batch);
+
 // Makes every BatchNorm2d normalize with its running statistics from now on.
 void freeze_batch_norm(nn::Module& model);
 

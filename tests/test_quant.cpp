@@ -13,6 +13,7 @@
 #include "quant/observer.hpp"
 #include "quant/prepare.hpp"
 #include "quant/report.hpp"
+#include "nn/summary.hpp"
 #include "tests/gradcheck.hpp"
 
 using namespace intrain;
@@ -258,6 +259,24 @@ TEST_CASE("PTQ: calibrate, freeze, and the fake-quantized model tracks the float
   config.observer = "mse";
   auto layers = prepare_ptq(*model, config);
   calibrate(*model, loader, 3);
+  // Bias correction removes the mean shift that weight quantization leaves on each layer's
+  // output: afterwards the quantized last layer's mean output equals that of its float
+  // weights with the original bias, on the inputs it sees.
+  Tensor batch = Tensor::randn({16, 1, 28, 28}, g);
+  auto* last = dynamic_cast<QuantLinear*>(&(*model)[16]);
+  REQUIRE(last != nullptr);
+  const Tensor original_bias = last->bias.detach().clone();
+  auto mean_shift = [&] {
+    NoGradGuard no_grad;
+    const Tensor x = nn::capture_inputs(*model, batch).at("16");
+    const Tensor out = nn::capture_outputs(*model, batch).at("16");
+    return std::abs(mean(sub(linear(x, last->weight.detach(), original_bias), out)).item());
+  };
+  const float before = mean_shift();
+  CHECK(correct_bias(*model, batch) >= 5);
+  const float after = mean_shift();
+  MESSAGE("mean output shift of the last layer: ", before, " before bias correction, ", after, " after");
+  CHECK(after < 0.5f * before + 1e-4f);
   QuantReport report = quant_report(*float_model, *model, layers, loader.dataset().get(0, g).image.unsqueeze(0));
   CHECK(report.output_sqnr_db > 25.0);
   for (const LayerReport& l : report.layers) CHECK(l.sqnr_db > 15.0);
