@@ -10,6 +10,7 @@
 
 #include "core/threads.hpp"
 #include "data/loader.hpp"
+#include "data/mnist.hpp"
 #include "data/named_datasets.hpp"
 #include "int8/executor.hpp"
 
@@ -47,13 +48,14 @@ int main(int argc, char** argv) {
   CLI::App app{"intrain-infer: run an int8 program on a dataset"};
   std::string program_path, dataset = "mnist", data_root = "data";
   int64_t batch_size = 64, latency_images = 1000;
-  bool reference = false;
+  bool reference = false, pixels = false;
   app.add_option("--program", program_path, "int8 program written by intrain convert")->required();
   app.add_option("--dataset", dataset, "mnist or fashion-mnist")->capture_default_str();
   app.add_option("--data-root", data_root)->capture_default_str();
   app.add_option("--batch-size", batch_size, "batch for the throughput figure")->capture_default_str();
   app.add_option("--latency-images", latency_images, "images timed one at a time")->capture_default_str();
   app.add_flag("--reference", reference, "use the scalar reference kernels instead of the fast path");
+  app.add_flag("--pixels", pixels, "feed raw 8-bit pixels (programs converted with --pixel-mean/--pixel-std)");
   CLI11_PARSE(app, argc, argv);
   try {
     const int8::Executor executor(int8::load_program(program_path), {!reference});
@@ -66,9 +68,18 @@ int main(int argc, char** argv) {
     data::Batch batch;
     int64_t correct = 0, seen = 0;
     double busy = 0;
+    const auto* mnist = dynamic_cast<const data::MnistDataset*>(test_set.get());
+    INTRAIN_CHECK(!pixels || mnist, "--pixels reads the raw images of an MNIST-format dataset");
     while (loader.next(batch)) {
+      Tensor raw;
+      if (pixels) {  // the same images as the batch, as the 8-bit pixels on disk
+        raw = Tensor::empty(batch.images.shape(), DType::u8);
+        const int64_t per = shape_numel(executor.program().input_shape);
+        for (int64_t n = 0; n < batch.labels.numel(); ++n)
+          std::copy_n(mnist->pixels(seen + n), per, raw.data<uint8_t>() + n * per);
+      }
       const auto start = std::chrono::steady_clock::now();
-      Tensor logits = executor.run(batch.images);
+      Tensor logits = pixels ? executor.run_pixels(raw) : executor.run(batch.images);
       busy += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       correct += count_correct(logits, batch.labels);
       seen += batch.labels.numel();
@@ -85,7 +96,8 @@ int main(int argc, char** argv) {
     auto pct = [&](double p) { return latencies[std::min(latencies.size() - 1, static_cast<size_t>(p * static_cast<double>(latencies.size())))]; };
     std::printf("%s on %s test: top-1 accuracy %.2f%% (%lld images)\n", program_path.c_str(), dataset.c_str(),
                 100.0 * static_cast<double>(correct) / static_cast<double>(seen), static_cast<long long>(seen));
-    std::printf("kernels: %s; %d threads\n", int8::kernel_path_name(executor.kernel_path()), num_threads());
+    std::printf("kernels: %s; %d threads; input: %s\n", int8::kernel_path_name(executor.kernel_path()), num_threads(),
+                pixels ? "raw 8-bit pixels through the program's pixel table" : "normalized float images");
     std::printf("batch %lld: %.0f images/s\n", static_cast<long long>(batch_size), static_cast<double>(seen) / busy);
     if (!latencies.empty()) std::printf("batch 1 latency: p50 %.3f ms, p99 %.3f ms\n", pct(0.5), pct(0.99));
     std::printf("peak memory: %.0f MiB\n", peak_memory_mib());

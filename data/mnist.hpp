@@ -24,6 +24,8 @@ class MnistDataset : public Dataset {
   int64_t num_classes() const override { return 10; }
   Shape example_shape() const override { return {1, rows_, cols_}; }
   const std::vector<uint8_t>& labels() const { return labels_; }
+  // The raw 8-bit pixels of one image (rows × cols), before any transform.
+  const uint8_t* pixels(int64_t index) const { return images_.data() + index * rows_ * cols_; }
 
  private:
   void validate(const std::string& where) const;
