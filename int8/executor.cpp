@@ -11,7 +11,10 @@
 
 namespace intrain::int8 {
 
-bool vnni_available() { return active_isa() == Isa::avx512 && cpu_has_avx512_vnni(); }
+// The VNNI path also uses BMI2 (pdep, in the depthwise kernel), which every VNNI CPU has; checked all the same.
+bool vnni_available() {
+  return active_isa() == Isa::avx512 && cpu_has_avx512_vnni() && __builtin_cpu_supports("bmi2");
+}
 bool avx2_available() { return active_isa() >= Isa::avx2; }
 
 const char* kernel_path_name(KernelPath path) {
