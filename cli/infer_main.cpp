@@ -1,13 +1,13 @@
 // intrain-infer: runs an int8 program on a test set with nothing but the executor and data
 // loading. Reports top-1 accuracy, batch-1 latency (p50/p99), batch throughput and peak
 // memory.
-#include <sys/resource.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 
+#include "core/ops.hpp"
+#include "core/process_stats.hpp"
 #include "core/threads.hpp"
 #include "data/loader.hpp"
 #include "data/mnist.hpp"
@@ -18,23 +18,8 @@ using namespace intrain;
 
 namespace {
 
-double peak_memory_mib() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
-}
-
-std::vector<int32_t> argmax_rows(const Tensor& logits) {
-  const int64_t rows = logits.size(0), cols = logits.size(1);
-  const float* p = logits.data<float>();
-  std::vector<int32_t> out(static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r)
-    out[static_cast<size_t>(r)] = static_cast<int32_t>(std::max_element(p + r * cols, p + (r + 1) * cols) - (p + r * cols));
-  return out;
-}
-
 int64_t count_correct(const Tensor& logits, const Tensor& labels) {
-  const auto predicted = argmax_rows(logits);
+  const auto predicted = argmax(logits, 1).to_vector<int32_t>();
   const int32_t* truth = labels.data<int32_t>();
   int64_t right = 0;
   for (size_t i = 0; i < predicted.size(); ++i) right += predicted[i] == truth[i];

@@ -311,10 +311,7 @@ Tensor Executor::run(const Tensor& input) const {
   Tensor codes = Tensor::empty(x.shape(), DType::u8);
   const float* px = x.data<float>();
   uint8_t* pc = codes.data<uint8_t>();
-  const float s = program_.input_scale;
-  const int32_t z = program_.input_zero_point;
-  for (int64_t i = 0; i < x.numel(); ++i)
-    pc[i] = static_cast<uint8_t>(std::clamp(static_cast<int32_t>(std::nearbyint(px[i] / s)) + z, 0, 255));
+  for (int64_t i = 0; i < x.numel(); ++i) pc[i] = quantize_input(px[i], program_.input_scale, program_.input_zero_point);
   return run_codes_contiguous(pc, x.size(0));
 }
 

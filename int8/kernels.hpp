@@ -53,10 +53,6 @@ struct RowWeights {
 RowWeights pack_weights_rows(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp);
 void conv_gemm_acc_vnni(const uint8_t* columns, int64_t pixels, int64_t pixels_padded, int64_t k_padded, int64_t out,
                         const int8_t* weights, const int32_t* bias, int32_t* acc);
-inline void conv_gemm_acc_vnni(const uint8_t* columns, int64_t pixels, int64_t pixels_padded, const RowWeights& w,
-                               int32_t* acc) {
-  conv_gemm_acc_vnni(columns, pixels, pixels_padded, w.k_padded, w.out, w.data.data(), w.bias.data(), acc);
-}
 
 // Columns of one convolution group for conv_gemm_acc_vnni, laid out [k/4][pixels_padded][4]:
 // for each 4 consecutive k (the weight's (ic, ky, kx) order), the 4 bytes of every output

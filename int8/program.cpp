@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/safetensors.hpp"
+#include "int8/requantize.hpp"
 
 namespace intrain::int8 {
 
@@ -192,8 +193,7 @@ void set_pixel_input(Program& program, const std::vector<float>& mean, const std
     for (int p = 0; p < 256; ++p) {
       // The same float steps as the training pipeline and Executor::run.
       const float x = (static_cast<float>(p) * (1.0f / 255.0f) - mean[k]) * (1.0f / std[k]);
-      t[c * 256 + p] = static_cast<uint8_t>(
-          std::clamp(static_cast<int32_t>(std::nearbyint(x / program.input_scale)) + program.input_zero_point, 0, 255));
+      t[c * 256 + p] = quantize_input(x, program.input_scale, program.input_zero_point);
     }
   }
   program.pixel_codes = table;

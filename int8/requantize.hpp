@@ -53,6 +53,12 @@ inline int32_t multiply_by_quantized_multiplier(int32_t x, FixedPointMultiplier 
   return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, m.multiplier), right);
 }
 
+// A float network input to its u8 code: clamp(round_half_even(x / s) + z, 0, 255), §1's
+// formula (used by Executor::run and by the pixel table of set_pixel_input).
+inline uint8_t quantize_input(float x, float scale, int32_t zero_point) {
+  return static_cast<uint8_t>(std::clamp(static_cast<int32_t>(std::nearbyint(x / scale)) + zero_point, 0, 255));
+}
+
 // acc (already including the bias) → output code: scale, add the zero point, clamp.
 inline uint8_t requantize(int32_t acc, FixedPointMultiplier m, int32_t zero_point, int32_t lo, int32_t hi) {
   const int32_t v = multiply_by_quantized_multiplier(acc, m) + zero_point;

@@ -216,15 +216,9 @@ class Converter {
       const QuantParams p = aq.params();
       const float out_scale = p.scale.item();
       const int32_t out_zp = p.zero_point.item<int32_t>();
-      Tensor mult = Tensor::empty({out}, DType::i32), shift = Tensor::empty({out}, DType::i32);
-      for (int64_t c = 0; c < out; ++c) {
-        const int8::FixedPointMultiplier fm =
-            int8::quantize_multiplier(static_cast<double>(act_.scale) * w.scales[static_cast<size_t>(c)] / out_scale);
-        mult.data<int32_t>()[c] = fm.multiplier;
-        shift.data<int32_t>()[c] = fm.shift;
-      }
-      op.multiplier = mult;
-      op.shift = shift;
+      std::vector<double> multipliers;
+      for (float s_w : w.scales) multipliers.push_back(static_cast<double>(act_.scale) * s_w / out_scale);
+      set_multipliers(op, multipliers);
       op.output_zero_point = out_zp;
       // The ReLU (or ReLU6, or PACT's clip) is the clamp: codes from the zero point up.
       // Without an activation the whole range of the codes stays.
@@ -247,11 +241,17 @@ class Converter {
     return last;
   }
 
-  // Requantization constants for one multiplier, as one-element tensors.
-  static void set_single_multiplier(int8::Op& op, double m) {
-    const int8::FixedPointMultiplier fm = int8::quantize_multiplier(m);
-    op.multiplier = Tensor::from_vector(std::vector<int32_t>{fm.multiplier}, {1});
-    op.shift = Tensor::from_vector(std::vector<int32_t>{fm.shift}, {1});
+  // Real multipliers as the op's fixed-point multiplier and shift tensors.
+  static void set_multipliers(int8::Op& op, const std::vector<double>& multipliers) {
+    std::vector<int32_t> mult, shift;
+    for (double m : multipliers) {
+      const int8::FixedPointMultiplier fm = int8::quantize_multiplier(m);
+      mult.push_back(fm.multiplier);
+      shift.push_back(fm.shift);
+    }
+    const auto n = static_cast<int64_t>(multipliers.size());
+    op.multiplier = Tensor::from_vector(mult, {n});
+    op.shift = Tensor::from_vector(shift, {n});
   }
 
   void emit_avg_pool(QuantAvgPool& qp, const std::string& name) {
@@ -276,7 +276,7 @@ class Converter {
     op.output_zero_point = out.zero_point.item<int32_t>();
     op.clamp_min = qp.quantizer().scheme().qmin();
     op.clamp_max = qp.quantizer().scheme().qmax();
-    set_single_multiplier(op, static_cast<double>(act_.scale) / (static_cast<double>(out_scale) * op.kernel * op.kernel));
+    set_multipliers(op, {static_cast<double>(act_.scale) / (static_cast<double>(out_scale) * op.kernel * op.kernel)});
     act_ = {out_scale, op.output_zero_point, op.out_shape};
     program_.ops.push_back(op);
   }
@@ -309,14 +309,7 @@ class Converter {
     const QuantParams out = qr.quantizer().params();
     const double s_a = act_.scale, s_b = saved.scale, s_y = out.scale.item();
     const double twice_max = 2 * std::max(s_a, s_b);
-    std::vector<int32_t> mult, shift;
-    for (double m : {s_a / twice_max, s_b / twice_max, twice_max / (static_cast<double>(1 << 20) * s_y)}) {
-      const int8::FixedPointMultiplier fm = int8::quantize_multiplier(m);
-      mult.push_back(fm.multiplier);
-      shift.push_back(fm.shift);
-    }
-    add.multiplier = Tensor::from_vector(mult, {3});
-    add.shift = Tensor::from_vector(shift, {3});
+    set_multipliers(add, {s_a / twice_max, s_b / twice_max, twice_max / (static_cast<double>(1 << 20) * s_y)});
     add.input_zero_point = act_.zero_point;
     add.saved_zero_point = saved.zero_point;
     add.output_zero_point = out.zero_point.item<int32_t>();

@@ -1,6 +1,5 @@
 #include "train/progress.hpp"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,12 +43,6 @@ void ProgressBar::draw(int64_t done, double loss, bool final) {
 void ProgressBar::finish(const std::string& summary) {
   if (enabled_ && tty_) std::fprintf(stderr, "\r\033[K");
   std::fprintf(stderr, "%s\n", summary.c_str());
-}
-
-double peak_memory_mib() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
 }  // namespace intrain::train

@@ -24,7 +24,4 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
-// Peak resident memory of the process so far, in MiB.
-double peak_memory_mib();
-
 }  // namespace intrain::train

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/autograd.hpp"
+#include "core/process_stats.hpp"
 #include "train/progress.hpp"
 
 namespace intrain::train {
