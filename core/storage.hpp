@@ -1,5 +1,6 @@
 #pragma once
 // A reference-counted, 64-byte-aligned byte buffer. Tensors (and views of them) share one.
+// Buffers of 1 MiB and more are recycled when freed (see storage.cpp; INTRAIN_CACHE_MIB).
 #include <cstddef>
 #include <memory>
 
@@ -21,6 +22,7 @@ class Storage {
  private:
   std::byte* data_ = nullptr;
   size_t bytes_ = 0;
+  size_t capacity_ = 0;  // the block's real size (a recycled block may be larger)
 };
 
 }  // namespace intrain

@@ -1,0 +1,107 @@
+// MobileNet inference at 224x224: the float engine (eval mode, no autograd) against the int8
+// executor running the same network after PTQ (W8A8, min-max, calibrated on the sample photos
+// when ../shared/data/imagenet-sample is there, else on random images). Batch 1 latency
+// (best round's mean) and batch 16 throughput. Random weights: speed does not depend on them.
+// bench/pytorch_mobilenet.py measures PyTorch's float and quantized engines the same way.
+//   build/bench/infer_mobilenet [--model SPEC]... [--photos DIR]
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+
+#include "core/autograd.hpp"
+#include "core/threads.hpp"
+#include "data/image_folder.hpp"
+#include "data/image_transforms.hpp"
+#include "data/loader.hpp"
+#include "int8/executor.hpp"
+#include "models/registry.hpp"
+#include "quant/convert.hpp"
+#include "quant/prepare.hpp"
+
+using namespace intrain;
+
+namespace {
+
+// Best of three rounds of `iterations` calls, in seconds per call.
+double time_per_call(const std::function<void()>& call, int iterations) {
+  call();
+  double best = 1e30;
+  for (int round = 0; round < 3; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < iterations; ++i) call();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / iterations);
+  }
+  return best;
+}
+
+// Random normal images standing in for photos when the sample is absent.
+class RandomImages : public data::Dataset {
+ public:
+  int64_t size() const override { return 32; }
+  data::Example get(int64_t index, Generator&) const override {
+    Generator g(static_cast<uint64_t>(index) + 1);
+    return {Tensor::randn({3, 224, 224}, g), 0};
+  }
+  int64_t num_classes() const override { return 1000; }
+  Shape example_shape() const override { return {3, 224, 224}; }
+};
+
+void bench_model(const std::string& spec, const data::DatasetPtr& photos, const std::string& engines) {
+  Generator gen(1);
+  nn::ModulePtr model = models::make_model(spec, gen);
+  {
+    NoGradGuard no_grad;  // batch-norm statistics of real activations, as training leaves them
+    model->train();
+    (*model)(Tensor::randn({4, 3, 224, 224}, gen));
+  }
+  model->eval();
+  Tensor batch16 = Tensor::randn({16, 3, 224, 224}, gen), batch1 = Tensor::randn({1, 3, 224, 224}, gen);
+  NoGradGuard no_grad;
+  std::printf("%s at 224x224, %d threads\n", spec.c_str(), num_threads());
+  if (engines != "int8") {
+    const double float1 = time_per_call([&] { (*model)(batch1); }, 10);
+    const double float16 = time_per_call([&] { (*model)(batch16); }, 2);
+    std::printf("  float: batch 1 %.2f ms, batch 16 %.0f images/s\n", 1e3 * float1, 16 / float16);
+  }
+  if (engines == "float") return;
+
+  quant::prepare_ptq(*model, quant::preset("w8a8"));
+  data::DataLoader loader(photos, {16, false, 0, false, 2, 2});
+  quant::calibrate(*model, loader, 2);
+  const int8::Executor executor(quant::convert(*model, {3, 224, 224}, spec));
+  const double int16 = time_per_call([&] { executor.run(batch16); }, 4);
+  const double int1 = time_per_call([&] { executor.run(batch1); }, 20);
+
+  std::printf("  int8 (%s): batch 1 %.2f ms, batch 16 %.0f images/s\n", int8::kernel_path_name(executor.kernel_path()),
+              1e3 * int1, 16 / int16);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"MobileNet inference at 224x224: float engine vs int8 executor"};
+  std::vector<std::string> specs{"mobilenet_v1:width=0.75", "mobilenet_v2"};
+  std::string engines = "both", photos_dir = "../shared/data/imagenet-sample";
+  app.add_option("--model", specs, "model specifications")->capture_default_str();
+  app.add_option("--photos", photos_dir, "ImageFolder to calibrate on")->capture_default_str();
+  app.add_option("--engine", engines, "float, int8 or both")->check(CLI::IsMember({"float", "int8", "both"}))->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    data::DatasetPtr photos;
+    if (std::filesystem::is_directory(photos_dir)) {
+      photos = std::make_shared<data::ImageFolder>(photos_dir, data::imagenet_eval(), Shape{3, 224, 224});
+      std::printf("calibrating on %s\n", photos_dir.c_str());
+    } else {
+      photos = std::make_shared<RandomImages>();
+      std::printf("%s not found: calibrating on random images\n", photos_dir.c_str());
+    }
+    for (const std::string& spec : specs) bench_model(spec, photos, engines);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "infer_mobilenet: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""PyTorch's side of the MobileNet inference benchmark (bench/infer_mobilenet.cpp), at
+224x224 with torch.set_num_threads(2): float, and int8 by eager-mode post-training
+quantization on each quantized engine this build has (onednn, fbgemm, qnnpack). Batch 1
+latency and batch 16 throughput, timed as the C++ side times them (best of three rounds).
+MobileNetV1 is written out here (torchvision has none); MobileNetV2 is torchvision's
+quantizable one. Benchmark-time only. Run: /usr/bin/python3 bench/pytorch_mobilenet.py"""
+import time
+
+import torch
+import torch.nn as nn
+from torch.ao.quantization import DeQuantStub, QuantStub
+from torchvision.models.quantization import mobilenet_v2
+
+
+def conv_bn_relu(cin, cout, stride, groups=1, kernel=3):
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=False))
+
+
+class MobileNetV1(nn.Module):
+    """The standard configuration: 3x3 stem stride 2, 13 depthwise-separable blocks, global pool, linear."""
+
+    def __init__(self, width=0.75, classes=1000):
+        super().__init__()
+        plan = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+        c = int(32 * width)
+        layers = [conv_bn_relu(3, c, 2)]
+        for out, stride in plan:
+            o = int(out * width)
+            layers += [conv_bn_relu(c, c, stride, groups=c), conv_bn_relu(c, o, 1, kernel=1)]
+            c = o
+        self.quant, self.dequant = QuantStub(), DeQuantStub()
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, classes)
+
+    def forward(self, x):
+        x = self.pool(self.features(self.quant(x)))
+        return self.dequant(self.fc(torch.flatten(x, 1)))
+
+    def fuse_model(self):
+        for block in self.features:
+            torch.ao.quantization.fuse_modules(block, ["0", "1", "2"], inplace=True)
+
+
+def timed(fn, iterations):
+    fn()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(iterations):
+            fn()
+        best = min(best, (time.perf_counter() - start) / iterations)
+    return best
+
+
+def report(name, model):
+    batch16, batch1 = torch.randn(16, 3, 224, 224), torch.randn(1, 3, 224, 224)
+    parts = []
+    with torch.no_grad():
+        for label, run in [("batch 1", lambda: f"{1e3 * timed(lambda: model(batch1), 20):.2f} ms"),
+                           ("batch 16", lambda: f"{16 / timed(lambda: model(batch16), 4):.0f} images/s")]:
+            try:
+                parts.append(f"{label} {run()}")
+            except RuntimeError as e:
+                parts.append(f"{label} failed ({str(e).splitlines()[0]})")
+    print(f"  pytorch {torch.__version__} {name}: " + ", ".join(parts), flush=True)
+
+
+def build(name):
+    torch.manual_seed(1)
+    model = MobileNetV1(0.75) if name == "mobilenet_v1:width=0.75" else mobilenet_v2(quantize=False)
+    model.train()
+    with torch.no_grad():  # batch-norm statistics of real activations
+        model(torch.randn(4, 3, 224, 224))
+    return model.eval()
+
+
+def main():
+    torch.set_num_threads(2)
+    for name in ["mobilenet_v1:width=0.75", "mobilenet_v2"]:
+        print(f"{name} at 224x224, 2 threads")
+        model = build(name)
+        report("float", model)
+        for engine in ["onednn", "fbgemm", "qnnpack"]:
+            if engine not in torch.backends.quantized.supported_engines:
+                print(f"  pytorch: engine {engine} not in this build")
+                continue
+            torch.backends.quantized.engine = engine
+            q = build(name)
+            q.fuse_model()
+            q.qconfig = torch.ao.quantization.get_default_qconfig(engine)
+            torch.ao.quantization.prepare(q, inplace=True)
+            with torch.no_grad():
+                for _ in range(2):
+                    q(torch.randn(16, 3, 224, 224))
+            torch.ao.quantization.convert(q, inplace=True)
+            report(f"int8 {engine}", q)
+
+
+if __name__ == "__main__":
+    main()
