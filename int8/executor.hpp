@@ -37,24 +37,37 @@ class Executor {
   KernelPath kernel_path() const { return path_; }
 
  private:
-  // Runs layer by layer over the whole batch (so linear layers are one GEMM over the batch
-  // rows, not one per example), in chunks that bound the activation memory.
+  // What the fast path prepares per op at load: packed weights and kernel choices.
+  struct FastOp {
+    std::vector<PackedWeights> packed;       // conv (per group) and linear GEMM weights, NHWC k order
+    std::vector<int32_t> depthwise_weights;  // [k·k][channels] for the depthwise kernels
+    bool depthwise = false;      // one input and one output channel per group, codes out
+    bool direct = false;         // 1x1, stride 1, no padding, channels % 4 == 0: GEMM on the activation itself
+    bool vector_requant = false;  // every channel's multiplier fits the vector requantization
+  };
+
+  // Runs layer by layer over a slice of the batch (so linear layers are one GEMM over the
+  // batch rows and a 1x1 convolution one GEMM over every pixel of every image), each layer
+  // split over the threads. Activations are NHWC on the fast path, NCHW on the reference.
   Tensor run_codes_contiguous(const uint8_t* codes, int64_t batch) const;
-  void run_chunk(const uint8_t* codes, int64_t batch, float* logits) const;
-  void run_conv(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
+  void run_chunk(const uint8_t* codes, int64_t batch, float* logits, std::vector<uint8_t*> buffers) const;
+  void run_conv_reference(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
+  void run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
+  void run_depthwise_fast(size_t index, const uint8_t* in, int64_t batch, uint8_t* out) const;
   void run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
   void run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t* out) const;
   void run_add(size_t index, const uint8_t* in, const uint8_t* saved, int64_t batch, uint8_t* out) const;
-  // acc (bias included) → output codes or, for the last op, float logits.
-  void finish(size_t index, const int32_t* acc, int64_t channels, int64_t pixels, uint8_t* out, float* logits) const;
+  // One output value: acc (bias included) → a code, or a float logit when the op has output scales.
+  void finish(const Op& op, int64_t channel, int32_t acc, uint8_t* code, float* logit) const;
+  ChannelRequant channel_requant(const Op& op, int64_t first_channel = 0) const;
 
   Program program_;
   KernelPath path_;
-  std::vector<std::vector<PackedWeights>> packed_;             // per linear op
-  std::vector<std::vector<RowWeights>> packed_conv_;           // per conv op, per group
-  std::vector<bool> interleaved_;                              // per conv op: the channel-quad layout
+  bool nhwc_ = false;  // the fast path's activation layout
+  std::vector<FastOp> fast_;  // per op, on the fast path
   std::vector<std::vector<FixedPointMultiplier>> multipliers_;  // per op: per channel; avg_pool 1; add 3
   int64_t max_activation_ = 0;  // elements per example, planned at load
+  int64_t max_saved_ = 0;       // deepest stack of saved activations
 };
 
 }  // namespace intrain::int8

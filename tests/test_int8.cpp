@@ -45,7 +45,7 @@ TEST_CASE("fixed-point multipliers and rounding follow the spec") {
   CHECK(requantize(-1000, quantize_multiplier(0.01), 3, 0, 255) == 0);  // clamped
 }
 
-TEST_CASE("VNNI and AVX2 GEMMs equal the reference loops bit for bit") {
+TEST_CASE("VNNI and AVX2 GEMMs equal the reference loops bit for bit, raw and requantized") {
   if (!vnni_available()) {
     MESSAGE("skipping: this CPU has no AVX-512 VNNI; the executor uses the reference kernels");
     return;
@@ -53,30 +53,53 @@ TEST_CASE("VNNI and AVX2 GEMMs equal the reference loops bit for bit") {
   Generator g(2);
   for (int64_t rows : {1, 3, 8, 9, 17})
     for (int64_t k : {1, 3, 4, 25, 70, 800})
-      for (int64_t out : {1, 7, 16, 17, 50})
+      for (int64_t out : {1, 7, 16, 17, 50, 130})
         for (int32_t zp : {0, 7, 128, 255}) {
           std::vector<uint8_t> x(static_cast<size_t>(rows * k));
           std::vector<int8_t> w(static_cast<size_t>(out * k));
-          std::vector<int32_t> bias(static_cast<size_t>(out));
+          std::vector<int32_t> bias(static_cast<size_t>(out)), mult(bias.size()), shift(bias.size());
           for (auto& v : x) v = static_cast<uint8_t>(g.next_u64());
           for (auto& v : w) v = static_cast<int8_t>(static_cast<int>(g.next_u64() % 255) - 127);
           for (auto& v : bias) v = static_cast<int32_t>(g.next_u64() % 20001) - 10000;
-          std::vector<int32_t> want(static_cast<size_t>(rows * out)), got(want.size());
+          for (size_t c = 0; c < bias.size(); ++c) {
+            const FixedPointMultiplier m = quantize_multiplier(std::pow(10.0, -6.0 + 5.5 * g.uniform()));
+            mult[c] = m.multiplier;
+            shift[c] = m.shift;
+          }
+          std::vector<int32_t> want(static_cast<size_t>(rows * out));
           linear_acc_reference(rows, k, out, x.data(), zp, w.data(), bias.data(), want.data());
-          const PackedWeights packed = pack_weights(w.data(), out, k, bias.data(), zp);
-          std::vector<uint8_t> padded(static_cast<size_t>(rows * packed.k_padded), 0x5a);
+          const ChannelRequant rq{mult.data(), shift.data(), 3, 3, 255};
+          std::vector<uint8_t> want_codes(want.size());
           for (int64_t r = 0; r < rows; ++r)
-            std::copy_n(x.data() + r * k, k, padded.data() + r * packed.k_padded);
-          gemm_acc_vnni(padded.data(), rows, packed, got.data());
-          std::vector<int32_t> got_avx2(want.size());
-          gemm_acc_avx2(padded.data(), rows, packed.k_padded, packed.out, packed.data.data(), packed.bias.data(),
-                        got_avx2.data());
-          CHECK(got_avx2 == want);
+            requantize_channels_reference(want.data() + r * out, out, rq, want_codes.data() + r * out);
+          const PackedWeights packed = pack_weights(w.data(), out, k, bias.data(), zp);
+          // Rows with a stride wider than k_padded, junk in the padding (its weights are zero).
+          const int64_t lda = packed.k_padded + 8;
+          std::vector<uint8_t> padded(static_cast<size_t>(rows * lda), 0x5a);
+          for (int64_t r = 0; r < rows; ++r) std::copy_n(x.data() + r * k, k, padded.data() + r * lda);
           CAPTURE(rows);
           CAPTURE(k);
           CAPTURE(out);
           CAPTURE(zp);
-          CHECK(got == want);
+          for (auto gemm : {gemm_vnni, gemm_avx2}) {
+            std::vector<int32_t> got(want.size());
+            GemmOutput raw;
+            raw.acc = got.data();
+            raw.ld = out;
+            // Two chunks of output channels, as the executor splits them.
+            const int64_t split = out > 64 ? 64 : out;
+            gemm(padded.data(), rows, lda, packed.k_padded, out, packed.data.data(), packed.bias.data(), 0, split, raw);
+            gemm(padded.data(), rows, lda, packed.k_padded, out, packed.data.data(), packed.bias.data(), split, out, raw);
+            CHECK(got == want);
+            std::vector<uint8_t> codes(want.size());
+            GemmOutput requantized;
+            requantized.codes = codes.data();
+            requantized.requant = rq;
+            requantized.ld = out;
+            gemm(padded.data(), rows, lda, packed.k_padded, out, packed.data.data(), packed.bias.data(), 0, out,
+                 requantized);
+            CHECK(codes == want_codes);
+          }
         }
 }
 
@@ -87,20 +110,85 @@ TEST_CASE("vectorized requantization equals the scalar definition") {
   }
   Generator g(3);
   for (int64_t n : {1, 15, 16, 17, 100, 1023}) {
-    std::vector<int32_t> acc(static_cast<size_t>(n));
+    std::vector<int32_t> acc(static_cast<size_t>(n)), mult(acc.size()), shift(acc.size());
     for (int trial = 0; trial < 40; ++trial) {
       for (auto& v : acc) v = static_cast<int32_t>(static_cast<int64_t>(g.next_u64() % 4000001) - 2000000);
       acc[0] = trial % 2 ? std::numeric_limits<int32_t>::max() : std::numeric_limits<int32_t>::min();
-      const FixedPointMultiplier m = quantize_multiplier(std::pow(10.0, -6.0 + 6.5 * g.uniform()));  // 1e-6 .. 3
+      for (size_t c = 0; c < acc.size(); ++c) {  // 1e-6 .. 0.9: right shifts 0..20
+        const FixedPointMultiplier m = quantize_multiplier(std::pow(10.0, -6.0 + 5.95 * g.uniform()));
+        mult[c] = m.multiplier;
+        shift[c] = m.shift;
+      }
       const int32_t zp = static_cast<int32_t>(g.next_u64() % 256), lo = trial % 3 ? zp : 0;
+      REQUIRE(vector_requantizable(mult.data(), shift.data(), n));
+      const ChannelRequant rq{mult.data(), shift.data(), zp, lo, 255};
       std::vector<uint8_t> want(acc.size()), got(acc.size());
-      requantize_row_reference(acc.data(), n, m.multiplier, m.shift, zp, lo, 255, want.data());
-      requantize_row_avx512(acc.data(), n, m.multiplier, m.shift, zp, lo, 255, got.data());
+      requantize_channels_reference(acc.data(), n, rq, want.data());
+      requantize_channels_avx512(acc.data(), n, rq, got.data());
       CAPTURE(n);
-      CAPTURE(m.multiplier);
-      CAPTURE(m.shift);
       CHECK(got == want);
     }
+  }
+  // Residual additions: random scales, as the converter derives them (§7).
+  for (int trial = 0; trial < 50; ++trial) {
+    const double sa = 0.01 + 0.1 * g.uniform(), sb = 0.01 + 0.1 * g.uniform(), so = 0.02 + 0.2 * g.uniform();
+    const double common = 2 * std::max(sa, sb);
+    AddParams p;
+    const double ms[3] = {sa / common, sb / common, common / (so * (1 << 20))};
+    for (int i = 0; i < 3; ++i) {
+      p.multiplier[i] = quantize_multiplier(ms[i]).multiplier;
+      p.shift[i] = quantize_multiplier(ms[i]).shift;
+    }
+    p.a_zero_point = static_cast<int32_t>(g.next_u64() % 256);
+    p.b_zero_point = static_cast<int32_t>(g.next_u64() % 256);
+    p.zero_point = static_cast<int32_t>(g.next_u64() % 256);
+    p.lo = trial % 2 ? p.zero_point : 0;
+    REQUIRE(vector_requantizable(p.multiplier, p.shift, 3));
+    std::vector<uint8_t> a(77), b(77), want(77), got(77);
+    for (size_t i = 0; i < a.size(); ++i) {
+      a[i] = static_cast<uint8_t>(g.next_u64());
+      b[i] = static_cast<uint8_t>(g.next_u64());
+    }
+    add_reference(a.data(), b.data(), 77, p, want.data());
+    add_avx512(a.data(), b.data(), 77, p, got.data());
+    CHECK(got == want);
+  }
+  const int32_t big_multiplier = quantize_multiplier(3.0).multiplier, left_shift = quantize_multiplier(3.0).shift;
+  CHECK_FALSE(vector_requantizable(&big_multiplier, &left_shift, 1));  // multipliers >= 1 stay scalar
+}
+
+TEST_CASE("the AVX-512 depthwise kernel equals the NHWC reference") {
+  if (!vnni_available()) {
+    MESSAGE("skipping: no AVX-512 on this CPU");
+    return;
+  }
+  Generator g(5);
+  struct Case {
+    int64_t channels, height, width, kernel, stride, padding;
+  };
+  for (const Case c : std::vector<Case>{{1, 5, 5, 3, 1, 1}, {16, 7, 6, 3, 2, 1}, {70, 9, 9, 3, 1, 1},
+                                        {130, 8, 8, 5, 2, 2}, {24, 4, 4, 3, 1, 0}}) {
+    const int64_t oh = (c.height + 2 * c.padding - c.kernel) / c.stride + 1;
+    const int64_t ow = (c.width + 2 * c.padding - c.kernel) / c.stride + 1;
+    std::vector<uint8_t> x(static_cast<size_t>(c.height * c.width * c.channels));
+    std::vector<int32_t> w(static_cast<size_t>(c.kernel * c.kernel * c.channels)), bias(static_cast<size_t>(c.channels));
+    std::vector<int32_t> mult(bias.size()), shift(bias.size());
+    for (auto& v : x) v = static_cast<uint8_t>(g.next_u64());
+    for (auto& v : w) v = static_cast<int32_t>(g.next_u64() % 255) - 127;
+    for (auto& v : bias) v = static_cast<int32_t>(g.next_u64() % 2001) - 1000;
+    for (size_t i = 0; i < bias.size(); ++i) {
+      const FixedPointMultiplier m = quantize_multiplier(0.0005 + 0.01 * g.uniform());
+      mult[i] = m.multiplier;
+      shift[i] = m.shift;
+    }
+    const ChannelRequant rq{mult.data(), shift.data(), 5, 5, 250};
+    std::vector<uint8_t> want(static_cast<size_t>(oh * ow * c.channels)), got(want.size());
+    depthwise_nhwc_reference(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh, 131,
+                             w.data(), bias.data(), rq, want.data());
+    depthwise_nhwc_avx512(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh, 131,
+                          w.data(), bias.data(), rq, got.data());
+    CAPTURE(c.channels);
+    CHECK(got == want);
   }
 }
 

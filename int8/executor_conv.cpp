@@ -1,0 +1,114 @@
+// The executor's convolutions: the reference (NCHW, one image at a time, the definition) and
+// the fast path (NHWC): depthwise kernels over output rows, everything else as GEMMs over
+// tiles of output pixels — the activation rows themselves for 1x1 convolutions, rows
+// gathered by im2col_nhwc otherwise.
+#include <algorithm>
+#include <memory>
+
+#include "core/threads.hpp"
+#include "int8/executor.hpp"
+
+namespace intrain::int8 {
+
+namespace {
+
+ConvShape conv_shape(const Op& op) {
+  return {op.in_shape[0], op.in_shape[1], op.in_shape[2], op.out_shape[0], op.kernel, op.stride, op.padding, op.groups};
+}
+
+}  // namespace
+
+void Executor::run_conv_reference(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const {
+  const Op& op = program_.ops[index];
+  const ConvShape s = conv_shape(op);
+  const int64_t in_size = shape_numel(op.in_shape), out_size = shape_numel(op.out_shape);
+  const int64_t pixels = s.out_h() * s.out_w();
+  parallel_for(batch, 1, [&](int64_t begin, int64_t end) {
+    std::vector<int32_t> acc(static_cast<size_t>(out_size));
+    for (int64_t n = begin; n < end; ++n) {
+      conv2d_acc_reference(s, in + n * in_size, op.input_zero_point, op.weight.data<int8_t>(), op.bias.data<int32_t>(),
+                           acc.data());
+      for (int64_t i = 0; i < out_size; ++i)
+        finish(op, i / pixels, acc[static_cast<size_t>(i)], out + n * out_size + i,
+               logits ? logits + n * out_size + i : nullptr);
+    }
+  });
+}
+
+void Executor::run_depthwise_fast(size_t index, const uint8_t* in, int64_t batch, uint8_t* out) const {
+  const Op& op = program_.ops[index];
+  const FastOp& f = fast_[index];
+  const ConvShape s = conv_shape(op);
+  const int64_t oh = s.out_h(), ow = s.out_w();
+  const auto kernel = path_ == KernelPath::vnni && f.vector_requant ? depthwise_nhwc_avx512 : depthwise_nhwc_reference;
+  const ChannelRequant rq = channel_requant(op);
+  // Output rows of every image split over the threads.
+  parallel_for(batch * oh, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end;) {
+      const int64_t n = row / oh, oy = row % oh, rows = std::min(end - row, oh - oy);
+      kernel(in + n * shape_numel(op.in_shape), s.height, s.width, s.channels, s.kernel, s.stride, s.padding, ow, oy,
+             oy + rows, op.input_zero_point, f.depthwise_weights.data(), op.bias.data<int32_t>(), rq,
+             out + n * shape_numel(op.out_shape));
+      row += rows;
+    }
+  });
+}
+
+void Executor::run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const {
+  const FastOp& f = fast_[index];
+  if (f.depthwise) return run_depthwise_fast(index, in, batch, out);
+  const Op& op = program_.ops[index];
+  const ConvShape s = conv_shape(op);
+  const int64_t pixels = s.out_h() * s.out_w(), icg = s.channels / s.groups, ocg = s.out_channels / s.groups;
+  const int64_t in_size = shape_numel(op.in_shape);
+  // Tasks: (image, tile of output pixels, group, chunk of output channels). Channel chunks
+  // (multiples of 64) give the threads work when a layer has few pixels (batch 1, 7x7).
+  constexpr int64_t kTile = 96;
+  const int64_t tiles = (pixels + kTile - 1) / kTile, blocks64 = (ocg + 63) / 64;
+  const int64_t chunks = std::clamp<int64_t>(2 * num_threads() / std::max<int64_t>(batch * tiles * s.groups, 1), 1, blocks64);
+  const int64_t chunk_oc = (blocks64 + chunks - 1) / chunks * 64;
+  const bool fused = f.vector_requant || path_ == KernelPath::avx2;  // the AVX2 GEMM requantizes any multiplier
+  const auto gemm = path_ == KernelPath::vnni ? gemm_vnni : gemm_avx2;
+  parallel_for(batch * tiles * s.groups * chunks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<uint8_t> rows;
+    std::vector<int32_t> acc;
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t chunk = t % chunks, g = (t / chunks) % s.groups, tile = (t / chunks / s.groups) % tiles;
+      const int64_t n = t / chunks / s.groups / tiles;
+      const int64_t p0 = tile * kTile, p1 = std::min(pixels, p0 + kTile), count = p1 - p0;
+      const int64_t oc0 = chunk * chunk_oc, oc1 = std::min(ocg, oc0 + chunk_oc);
+      if (oc0 >= oc1) continue;
+      const PackedWeights& pw = f.packed[static_cast<size_t>(g)];
+      const uint8_t* x = in + n * in_size + p0 * s.channels;
+      int64_t lda = s.channels;
+      if (!f.direct) {
+        rows.resize(static_cast<size_t>(count * pw.k_padded));
+        im2col_nhwc(in + n * in_size, s.height, s.width, s.channels, g * icg, icg, s.kernel, s.stride, s.padding,
+                    s.out_w(), p0, p1, op.input_zero_point, pw.k_padded, rows.data());
+        x = rows.data();
+        lda = pw.k_padded;
+      }
+      GemmOutput to;
+      if (fused && !logits) {
+        to.codes = out + (n * pixels + p0) * s.out_channels + g * ocg;
+        to.requant = channel_requant(op, g * ocg);
+        to.ld = s.out_channels;
+        gemm(x, count, lda, pw.k_padded, ocg, pw.data.data(), pw.bias.data(), oc0, oc1, to);
+        continue;
+      }
+      acc.resize(static_cast<size_t>(count * ocg));
+      to.acc = acc.data();
+      to.ld = ocg;
+      gemm(x, count, lda, pw.k_padded, ocg, pw.data.data(), pw.bias.data(), oc0, oc1, to);
+      for (int64_t p = 0; p < count; ++p)
+        for (int64_t c = oc0; c < oc1; ++c) {
+          const int64_t channel = g * ocg + c;
+          // Codes stay NHWC; logits come out in the program's (C, H, W) order.
+          finish(op, channel, acc[static_cast<size_t>(p * ocg + c)], out + (n * pixels + p0 + p) * s.out_channels + channel,
+                 logits ? logits + (n * s.out_channels + channel) * pixels + p0 + p : nullptr);
+        }
+    }
+  });
+}
+
+}  // namespace intrain::int8
