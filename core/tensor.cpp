@@ -103,14 +103,14 @@ template Tensor Tensor::from_vector(const std::vector<uint8_t>&, const Shape&);
 Tensor Tensor::rand(const Shape& shape, Generator& gen, float low, float high) {
   Tensor t = empty(shape);
   float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = low + (high - low) * gen.uniform();
+  for (int64_t i = 0, i_end = t.numel(); i < i_end; ++i) p[i] = low + (high - low) * gen.uniform();
   return t;
 }
 
 Tensor Tensor::randn(const Shape& shape, Generator& gen, float mean, float std) {
   Tensor t = empty(shape);
   float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = mean + std * gen.normal();
+  for (int64_t i = 0, i_end = t.numel(); i < i_end; ++i) p[i] = mean + std * gen.normal();
   return t;
 }
 

@@ -105,7 +105,7 @@ void convert_contiguous(const Tensor& src, Tensor& dst) {
     return visit_dtype(dst.dtype(), [&](auto dst_tag) {
       using D = decltype(dst_tag);
       D* d = dst.data<D>();
-      for (int64_t i = 0; i < src.numel(); ++i) d[i] = saturate_cast<D>(static_cast<double>(s[i]));
+      for (int64_t i = 0, i_end = src.numel(); i < i_end; ++i) d[i] = saturate_cast<D>(static_cast<double>(s[i]));
       return 0;
     });
   });

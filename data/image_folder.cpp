@@ -102,7 +102,7 @@ Example ImageFolder::get(int64_t index, Generator& gen) const {
   Tensor rgb = decode_image(read_file(path), path);
   Tensor image = rgb.to(DType::f32);
   float* p = image.data<float>();
-  for (int64_t i = 0; i < image.numel(); ++i) p[i] *= 1.0f / 255.0f;
+  for (int64_t i = 0, i_end = image.numel(); i < i_end; ++i) p[i] *= 1.0f / 255.0f;
   if (transform_) image = transform_(image, gen);
   return {image, label};
 }

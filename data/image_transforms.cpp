@@ -128,7 +128,7 @@ Transform integerise(float step) {
   return [step](const Tensor& image, Generator&) {
     Tensor out = image.contiguous().clone();
     float* p = out.data<float>();
-    for (int64_t i = 0; i < out.numel(); ++i) p[i] = std::clamp(std::floor(p[i] / step), -128.0f, 127.0f);
+    for (int64_t i = 0, i_end = out.numel(); i < i_end; ++i) p[i] = std::clamp(std::floor(p[i] / step), -128.0f, 127.0f);
     return out;
   };
 }

@@ -25,17 +25,17 @@ int64_t fan_out(const Tensor& w) { return w.size(0) * receptive_field(w); }
 
 void normal(Tensor& t, float mean, float std, Generator& gen) {
   float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = mean + std * gen.normal();
+  for (int64_t i = 0, i_end = t.numel(); i < i_end; ++i) p[i] = mean + std * gen.normal();
 }
 
 void uniform(Tensor& t, float low, float high, Generator& gen) {
   float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = low + (high - low) * gen.uniform();
+  for (int64_t i = 0, i_end = t.numel(); i < i_end; ++i) p[i] = low + (high - low) * gen.uniform();
 }
 
 void constant(Tensor& t, float value) {
   float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
+  for (int64_t i = 0, i_end = t.numel(); i < i_end; ++i) p[i] = value;
 }
 
 void kaiming_normal(Tensor& t, FanMode mode, Generator& gen) {

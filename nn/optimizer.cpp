@@ -118,7 +118,7 @@ void Adam::step() {
     float* w = p.data<float>();
     float* m = slot(name, "exp_avg", p).data<float>();
     float* v = slot(name, "exp_avg_sq", p).data<float>();
-    for (int64_t i = 0; i < p.numel(); ++i) {
+    for (int64_t i = 0, i_end = p.numel(); i < i_end; ++i) {
       float d = g[i];
       if (options_.decoupled_weight_decay) w[i] -= lr * wd * w[i];
       else d += wd * w[i];

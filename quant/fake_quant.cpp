@@ -49,7 +49,7 @@ Tensor fake_quantize(const Tensor& x_in, const QuantParams& params, const QuantS
   float* po = out.data<float>();
   float* pin = inside.data<float>();
   const int32_t qmin = scheme.qmin(), qmax = scheme.qmax();
-  for (int64_t i = 0; i < x.numel(); ++i) {
+  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
     const int64_t c = l.channel_of(i);
     const float q = round_half_even(px[i] / s[c]) + static_cast<float>(z[c]);
     pin[i] = (q >= static_cast<float>(qmin) && q <= static_cast<float>(qmax)) ? 1.0f : 0.0f;
@@ -74,7 +74,7 @@ Tensor lsq_quantize(const Tensor& x_in, const Tensor& step, const QuantScheme& s
   Tensor out = Tensor::empty(x.shape()), dx = Tensor::empty(x.shape()), ds = Tensor::empty(x.shape());
   const float* px = x.data<float>();
   float *po = out.data<float>(), *pdx = dx.data<float>(), *pds = ds.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) {
+  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
     const int64_t c = l.channel_of(i);
     const float v = px[i] / s[c];
     const float q = round_half_even(std::clamp(v, qmin, qmax));
@@ -119,7 +119,7 @@ Tensor pact(const Tensor& x_in, const Tensor& alpha, int bits) {
   Tensor out = Tensor::empty(x.shape()), dx = Tensor::empty(x.shape()), da = Tensor::empty(x.shape());
   const float* px = x.data<float>();
   float *po = out.data<float>(), *pdx = dx.data<float>(), *pda = da.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) {
+  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
     const float y = std::clamp(px[i], 0.0f, a);
     po[i] = round_half_even(y / scale) * scale;
     pdx[i] = (px[i] >= 0.0f && px[i] < a) ? 1.0f : 0.0f;
@@ -137,7 +137,7 @@ Tensor round_ste(const Tensor& x_in) {
   Tensor out = Tensor::empty(x.shape());
   const float* px = x.data<float>();
   float* po = out.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) po[i] = round_half_even(px[i]);
+  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) po[i] = round_half_even(px[i]);
   return record(out, "round_ste", {x_in}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
 

@@ -15,7 +15,7 @@ std::pair<float, float> min_max_of(const Tensor& x) {
   Tensor c = x.contiguous();
   const float* p = c.data<float>();
   float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-  for (int64_t i = 0; i < c.numel(); ++i) {
+  for (int64_t i = 0, i_end = c.numel(); i < i_end; ++i) {
     INTRAIN_CHECK(std::isfinite(p[i]), "observer: saw a non-finite value (", p[i], "); the model produces NaN or inf");
     lo = std::min(lo, p[i]);
     hi = std::max(hi, p[i]);
@@ -65,7 +65,7 @@ void PerChannelMinMaxObserver::observe(const Tensor& x_in) {
   INTRAIN_CHECK(static_cast<int64_t>(min_.size()) == channels, "PerChannelMinMaxObserver: ", channels,
                 " channels now, ", min_.size(), " before");
   const float* p = x.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) {
+  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
     const auto c = static_cast<size_t>((i / inner) % channels);
     min_[c] = std::min(min_[c], p[i]);
     max_[c] = std::max(max_[c], p[i]);
@@ -108,7 +108,7 @@ void HistogramObserver::observe(const Tensor& x_in) {
   Tensor x = x_in.contiguous();
   const float* p = x.data<float>();
   const double scale = static_cast<double>(counts_.size()) / (hi_ - lo_);
-  for (int64_t i = 0; i < x.numel(); ++i) {
+  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
     auto b = static_cast<size_t>(std::clamp((p[i] - lo_) * scale, 0.0, static_cast<double>(counts_.size() - 1)));
     counts_[b] += 1;
   }

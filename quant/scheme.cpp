@@ -70,7 +70,7 @@ void for_each_with_channel(const Tensor& x, const QuantScheme& scheme, F&& f) {
     inner = 1;
     for (int64_t d = scheme.axis + 1; d < x.dim(); ++d) inner *= x.size(d);
   }
-  for (int64_t i = 0; i < x.numel(); ++i) f(i, channels == 1 ? 0 : (i / inner) % channels);
+  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) f(i, channels == 1 ? 0 : (i / inner) % channels);
 }
 
 void check_params(const Tensor& x, const QuantParams& p, const QuantScheme& s, const char* where) {

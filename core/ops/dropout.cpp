@@ -12,7 +12,7 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   Tensor mask = Tensor::empty(x.shape());
   float* pm = mask.data<float>();
   const float keep_scale = 1.0f / (1.0f - p);
-  for (int64_t i = 0; i < mask.numel(); ++i) pm[i] = gen.uniform() < p ? 0.0f : keep_scale;
+  for (int64_t i = 0, i_end = mask.numel(); i < i_end; ++i) pm[i] = gen.uniform() < p ? 0.0f : keep_scale;
   return mul(x, mask);
 }
 

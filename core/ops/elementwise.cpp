@@ -97,7 +97,7 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a_in, const T
     std::vector<int64_t> index(rank, 0);
     int64_t oa = 0, ob = 0;
     const int64_t n_inner = out_shape[rank - 1];
-    for (int64_t pos = 0; pos < out.numel(); pos += n_inner) {
+    for (int64_t pos = 0, pos_end = out.numel(); pos < pos_end; pos += n_inner) {
       for (int64_t i = 0; i < n_inner; ++i)
         o[pos + i] = kernels::apply_binary(op, pa[oa + i * sa[rank - 1]], pb[ob + i * sb[rank - 1]]);
       for (size_t d = rank - 1; d-- > 0;) {
@@ -207,7 +207,7 @@ Tensor abs(const Tensor& x) {
     Tensor xc = xd.contiguous();
     const float* px = xc.data<float>();
     float* ps = sign.data<float>();
-    for (int64_t i = 0; i < xc.numel(); ++i) ps[i] = px[i] > 0 ? 1.0f : (px[i] < 0 ? -1.0f : 0.0f);
+    for (int64_t i = 0, i_end = xc.numel(); i < i_end; ++i) ps[i] = px[i] > 0 ? 1.0f : (px[i] < 0 ? -1.0f : 0.0f);
     return std::vector<Tensor>{mul(g, sign)};
   });
 }
