@@ -32,6 +32,10 @@ class Executor {
   // integer-only from the first byte.
   Tensor run_pixels(const Tensor& pixels) const;
 
+  // Seconds each op takes on `codes` (u8, [N, C, H, W]), best of `repeats` runs: where the
+  // time goes (intrain-infer --profile).
+  std::vector<double> profile_ops(const Tensor& codes, int repeats = 5) const;
+
   const Program& program() const { return program_; }
   bool uses_fast_path() const { return path_ != KernelPath::reference; }
   KernelPath kernel_path() const { return path_; }
@@ -50,7 +54,8 @@ class Executor {
   // batch rows and a 1x1 convolution one GEMM over every pixel of every image), each layer
   // split over the threads. Activations are NHWC on the fast path, NCHW on the reference.
   Tensor run_codes_contiguous(const uint8_t* codes, int64_t batch) const;
-  void run_chunk(const uint8_t* codes, int64_t batch, float* logits, std::vector<uint8_t*> buffers) const;
+  void run_chunk(const uint8_t* codes, int64_t batch, float* logits, std::vector<uint8_t*> buffers,
+                 std::vector<double>* op_seconds = nullptr) const;
   void run_conv_reference(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
   void run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
   void run_depthwise_fast(size_t index, const uint8_t* in, int64_t batch, uint8_t* out) const;

@@ -61,12 +61,20 @@ void Executor::run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uin
   const ConvShape s = conv_shape(op);
   const int64_t pixels = s.out_h() * s.out_w(), icg = s.channels / s.groups, ocg = s.out_channels / s.groups;
   const int64_t in_size = shape_numel(op.in_shape);
-  // Tasks: (image, tile of output pixels, group, chunk of output channels). Channel chunks
-  // (multiples of 64) give the threads work when a layer has few pixels (batch 1, 7x7).
-  constexpr int64_t kTile = 96;
-  const int64_t tiles = (pixels + kTile - 1) / kTile, blocks64 = (ocg + 63) / 64;
-  const int64_t chunks = std::clamp<int64_t>(2 * num_threads() / std::max<int64_t>(batch * tiles * s.groups, 1), 1, blocks64);
+  // Tasks: (image, tile of output pixels, group, chunk of output channels), at least four
+  // per thread and a multiple of the thread count where the layer allows it, so that the
+  // threads finish together: channel chunks (multiples of 64) first, for layers with few
+  // pixels (batch 1, 14x14), then smaller pixel tiles (down to 24 rows).
+  const int64_t threads = num_threads(), want = 4 * threads;
+  int64_t tiles = (pixels + 95) / 96;
+  const int64_t blocks64 = (ocg + 63) / 64, images = batch * s.groups;
+  const int64_t chunks = std::clamp<int64_t>((want + images * tiles - 1) / (images * tiles), 1, blocks64);
   const int64_t chunk_oc = (blocks64 + chunks - 1) / chunks * 64;
+  while (images * tiles * chunks % threads != 0 || images * tiles * chunks < want) {
+    if ((pixels + tiles) / (tiles + 1) < 24) break;
+    ++tiles;
+  }
+  const int64_t tile_rows = (pixels + tiles - 1) / tiles;
   const bool fused = f.vector_requant || path_ == KernelPath::avx2;  // the AVX2 GEMM requantizes any multiplier
   const auto gemm = path_ == KernelPath::vnni ? gemm_vnni : gemm_avx2;
   parallel_for(batch * tiles * s.groups * chunks, 1, [&](int64_t begin, int64_t end) {
@@ -75,9 +83,9 @@ void Executor::run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uin
     for (int64_t t = begin; t < end; ++t) {
       const int64_t chunk = t % chunks, g = (t / chunks) % s.groups, tile = (t / chunks / s.groups) % tiles;
       const int64_t n = t / chunks / s.groups / tiles;
-      const int64_t p0 = tile * kTile, p1 = std::min(pixels, p0 + kTile), count = p1 - p0;
+      const int64_t p0 = tile * tile_rows, p1 = std::min(pixels, p0 + tile_rows), count = p1 - p0;
       const int64_t oc0 = chunk * chunk_oc, oc1 = std::min(ocg, oc0 + chunk_oc);
-      if (oc0 >= oc1) continue;
+      if (oc0 >= oc1 || count <= 0) continue;
       const PackedWeights& pw = f.packed[static_cast<size_t>(g)];
       const uint8_t* x = in + n * in_size + p0 * s.channels;
       int64_t lda = s.channels;

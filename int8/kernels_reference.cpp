@@ -69,15 +69,22 @@ void im2col_nhwc(const uint8_t* x, int64_t height, int64_t width, int64_t channe
   for (int64_t p = p_begin; p < p_end; ++p) {
     uint8_t* row = rows + (p - p_begin) * k_padded;
     const int64_t iy0 = (p / out_w) * stride - padding, ix0 = (p % out_w) * stride - padding;
-    for (int64_t ky = 0; ky < kernel; ++ky)
+    const bool whole_rows = c_count == channels && ix0 >= 0 && ix0 + kernel <= width;
+    for (int64_t ky = 0; ky < kernel; ++ky) {
+      const int64_t iy = iy0 + ky;
+      if (whole_rows && iy >= 0 && iy < height) {  // the (kx, c) run is contiguous in NHWC: one copy
+        std::memcpy(row + ky * kernel * c_count, x + (iy * width + ix0) * channels, static_cast<size_t>(kernel * c_count));
+        continue;
+      }
       for (int64_t kx = 0; kx < kernel; ++kx) {
         uint8_t* dst = row + (ky * kernel + kx) * c_count;
-        const int64_t iy = iy0 + ky, ix = ix0 + kx;
+        const int64_t ix = ix0 + kx;
         if (iy < 0 || iy >= height || ix < 0 || ix >= width)
           std::memset(dst, pad, static_cast<size_t>(c_count));
         else
           std::memcpy(dst, x + (iy * width + ix) * channels + c_begin, static_cast<size_t>(c_count));
       }
+    }
     std::memset(row + k, pad, static_cast<size_t>(k_padded - k));
   }
 }
