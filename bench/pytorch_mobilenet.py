@@ -21,11 +21,11 @@ def conv_bn_relu(cin, cout, stride, groups=1, kernel=3):
 class MobileNetV1(nn.Module):
     """The standard configuration: 3x3 stem stride 2, 13 depthwise-separable blocks, global pool, linear."""
 
-    def __init__(self, width=0.75, classes=1000):
+    def __init__(self, width=0.75, classes=1000, stem_stride=2):
         super().__init__()
         plan = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
         c = int(32 * width)
-        layers = [conv_bn_relu(3, c, 2)]
+        layers = [conv_bn_relu(3, c, stem_stride)]
         for out, stride in plan:
             o = int(out * width)
             layers += [conv_bn_relu(c, c, stride, groups=c), conv_bn_relu(c, o, 1, kernel=1)]
