@@ -215,15 +215,15 @@ class Converter {
       const ActivationQuantizer& aq = qa ? qa->quantizer() : *bn_output;
       const QuantParams p = aq.params();
       const float out_scale = p.scale.item();
-      const int32_t out_zp = p.zero_point.item<int32_t>();
+      const int32_t out_zp = p.zero_point.item<int32_t>() - aq.scheme().qmin();  // unsigned codes (see input)
       std::vector<double> multipliers;
       for (float s_w : w.scales) multipliers.push_back(static_cast<double>(act_.scale) * s_w / out_scale);
       set_multipliers(op, multipliers);
       op.output_zero_point = out_zp;
       // The ReLU (or ReLU6, or PACT's clip) is the clamp: codes from the zero point up.
       // Without an activation the whole range of the codes stays.
-      op.clamp_min = qa ? std::max<int32_t>(out_zp, aq.scheme().qmin()) : aq.scheme().qmin();
-      op.clamp_max = aq.scheme().qmax();
+      op.clamp_min = qa ? out_zp : 0;
+      op.clamp_max = aq.scheme().qmax() - aq.scheme().qmin();
       if (qa && qa->is_relu6())
         op.clamp_max = std::min(op.clamp_max, out_zp + static_cast<int32_t>(std::floor(6.0f / out_scale)));
       act_ = {out_scale, out_zp, op.out_shape};
@@ -273,9 +273,10 @@ class Converter {
     const QuantParams out = qp.quantizer().params();
     const float out_scale = out.scale.item();
     op.input_zero_point = act_.zero_point;
-    op.output_zero_point = out.zero_point.item<int32_t>();
-    op.clamp_min = qp.quantizer().scheme().qmin();
-    op.clamp_max = qp.quantizer().scheme().qmax();
+    // Signed codes run as unsigned ones, shifted by −qmin with the zero point (see the input).
+    op.output_zero_point = out.zero_point.item<int32_t>() - qp.quantizer().scheme().qmin();
+    op.clamp_min = 0;
+    op.clamp_max = qp.quantizer().scheme().qmax() - qp.quantizer().scheme().qmin();
     set_multipliers(op, {static_cast<double>(act_.scale) / (static_cast<double>(out_scale) * op.kernel * op.kernel)});
     act_ = {out_scale, op.output_zero_point, op.out_shape};
     program_.ops.push_back(op);
@@ -312,12 +313,12 @@ class Converter {
     set_multipliers(add, {s_a / twice_max, s_b / twice_max, twice_max / (static_cast<double>(1 << 20) * s_y)});
     add.input_zero_point = act_.zero_point;
     add.saved_zero_point = saved.zero_point;
-    add.output_zero_point = out.zero_point.item<int32_t>();
+    // Signed codes run as unsigned ones, shifted by −qmin with the zero point (see the input).
+    const QuantScheme& out_scheme = qr.quantizer().scheme();
+    add.output_zero_point = out.zero_point.item<int32_t>() - out_scheme.qmin();
     // An absorbed ReLU (ReLU6) is the clamp, as for convolutions.
-    add.clamp_min = qr.activation() == QuantResidual::Activation::none
-                        ? qr.quantizer().scheme().qmin()
-                        : std::max<int32_t>(add.output_zero_point, qr.quantizer().scheme().qmin());
-    add.clamp_max = qr.quantizer().scheme().qmax();
+    add.clamp_min = qr.activation() == QuantResidual::Activation::none ? 0 : add.output_zero_point;
+    add.clamp_max = out_scheme.qmax() - out_scheme.qmin();
     if (qr.activation() == QuantResidual::Activation::relu6)
       add.clamp_max = std::min(add.clamp_max, add.output_zero_point + static_cast<int32_t>(std::floor(6.0 / s_y)));
     act_ = {static_cast<float>(s_y), add.output_zero_point, add.out_shape};

@@ -9,6 +9,7 @@
 #include "models/mobilenet.hpp"
 #include "models/registry.hpp"
 #include "models/resnet.hpp"
+#include "nn/optimizer.hpp"
 #include "quant/convert.hpp"
 #include "quant/prepare.hpp"
 #include "tests/expect_error.hpp"
@@ -78,6 +79,49 @@ TEST_CASE("MobileNetV2: depthwise convolutions and skip additions through PTQ an
   CHECK(adds == residuals);
   CHECK(residuals >= 10);
   CHECK(intrain::testing::int8_agreement(*model, program, intrain::testing::first_images(dataset, 48)) >= 40);
+}
+
+TEST_CASE("MobileNetV1 and V2 trained with PACT and LSQ convert into int8 programs that agree") {
+  // QAT, not PTQ: learned clipping levels (PACT's α), learned step sizes (LSQ), ReLU6 and
+  // ReLU, folded batch norm, depthwise convolutions and residual additions, a few SGD
+  // steps so the learned parameters move, then conversion and agreement.
+  const std::vector<std::string> algorithms{"pact", "lsq"};
+  for (const std::string& algo : algorithms)
+    for (const bool v2 : {false, true}) {
+      CAPTURE(algo);
+      CAPTURE(v2);
+      Generator g(11);
+      const MobileNetOptions options{.width = 0.25f, .classes = 10, .in_channels = 1, .small_input = true, .relu6 = algo == "lsq"};
+      nn::ModulePtr model = v2 ? nn::ModulePtr(mobilenet_v2(options, g)) : nn::ModulePtr(mobilenet_v1(options, g));
+      quant::QuantConfig config = quant::preset("w8a8");
+      config.algorithm = quant::parse_algorithm(algo);
+      quant::prepare_qat(*model, config);
+      auto dataset = intrain::testing::random_digits(48, g);
+      const Tensor images = intrain::testing::first_images(dataset, 48);
+      std::vector<int32_t> labels(48);
+      for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int32_t>(i % 10);
+      const Tensor targets = Tensor::from_vector(labels, {48});
+      nn::SGD optimizer(model->named_parameters(), 0.01, nn::SgdOptions{.momentum = 0.9});
+      std::map<std::string, std::vector<float>> before;  // copies: the optimizer updates in place
+      for (const auto& [name, value] : model->state_dict())
+        if (value.dtype() == DType::f32) before[name] = value.to_vector<float>();
+      model->train();
+      for (int step = 0; step < 4; ++step) {
+        optimizer.zero_grad();
+        cross_entropy((*model)(images), targets).backward();
+        optimizer.step();
+      }
+      int64_t learned_moved = 0;  // PACT's α / LSQ's steps are trained, not fixed
+      for (const auto& [name, value] : model->state_dict())
+        if (name.find(algo == "pact" ? "alpha" : "step") != std::string::npos)
+          learned_moved += value.to_vector<float>() != before.at(name);
+      CHECK(learned_moved > 5);
+      const int8::Program program = quant::convert(*model, {1, 28, 28}, v2 ? "mobilenet_v2" : "mobilenet_v1");
+      int depthwise = 0;
+      for (const int8::Op& op : program.ops) depthwise += op.kind == int8::OpKind::conv2d && op.groups > 1;
+      CHECK(depthwise == (v2 ? 17 : 13));
+      CHECK(intrain::testing::int8_agreement(*model, program, images) >= 44);
+    }
 }
 
 TEST_CASE("ResNet-18: projection shortcuts and post-addition ReLUs through PTQ and the int8 program") {
