@@ -6,6 +6,7 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <vector>
 
 namespace intrain {
 
@@ -25,14 +26,16 @@ class BlockCache {
     return *cache;
   }
 
-  // A cached block of at least `bytes` (its real size in `capacity`), or nullptr.
+  // A cached block of at least `bytes` (its real size in `capacity`), or nullptr. Of equal
+  // sizes the most recently freed, which is likely still in the CPU caches.
   std::byte* take(size_t bytes, size_t& capacity) {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto it = free_.lower_bound(bytes);
     if (it == free_.end() || it->first > bytes + bytes / 4) return nullptr;
     capacity = it->first;
-    std::byte* block = it->second;
-    free_.erase(it);
+    std::byte* block = it->second.back();
+    it->second.pop_back();
+    if (it->second.empty()) free_.erase(it);
     cached_ -= capacity;
     return block;
   }
@@ -44,13 +47,14 @@ class BlockCache {
       std::free(block);
       return;
     }
-    free_.emplace(capacity, block);
+    free_[capacity].push_back(block);
     cached_ += capacity;
     while (cached_ > limit_) {
       const auto largest = std::prev(free_.end());
       cached_ -= largest->first;
-      std::free(largest->second);
-      free_.erase(largest);
+      std::free(largest->second.back());
+      largest->second.pop_back();
+      if (largest->second.empty()) free_.erase(largest);
     }
   }
 
@@ -61,7 +65,7 @@ class BlockCache {
   }
 
   std::mutex mutex_;
-  std::multimap<size_t, std::byte*> free_;
+  std::map<size_t, std::vector<std::byte*>> free_;  // by size, each a stack
   size_t cached_ = 0, limit_ = size_t{1} << 30;
 };
 
