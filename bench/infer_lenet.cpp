@@ -10,6 +10,7 @@
 
 #include "core/autograd.hpp"
 #include "core/threads.hpp"
+#include "bench/int8_profile.hpp"
 #include "int8/executor.hpp"
 #include "models/registry.hpp"
 #include "train/checkpoint.hpp"
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_name)->capture_default_str();
   app.add_option("--checkpoint", checkpoint, "float checkpoint")->capture_default_str();
   app.add_option("--program", program_path, "int8 program of the same model")->capture_default_str();
+  bool profile = false;
+  app.add_flag("--profile", profile, "per-op times of the int8 program at batch 64");
   CLI11_PARSE(app, argc, argv);
   try {
     nn::ModulePtr model = models::make_model(model_name);
@@ -57,6 +60,7 @@ int main(int argc, char** argv) {
     std::printf("batch 64: float %.0f images/s, int8 %.0f images/s (int8/float %.2fx)\n", 64 / float64, 64 / int64,
                 float64 / int64);
     std::printf("batch 1:  float %.3f ms, int8 %.3f ms (int8/float %.2fx)\n", 1e3 * float1, 1e3 * int1, float1 / int1);
+    if (profile) bench::print_int8_profile(executor, 64);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "infer_lenet: error: %s\n", e.what());
     return 1;

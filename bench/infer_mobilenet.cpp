@@ -16,6 +16,7 @@
 #include "data/image_folder.hpp"
 #include "data/image_transforms.hpp"
 #include "data/loader.hpp"
+#include "bench/int8_profile.hpp"
 #include "int8/executor.hpp"
 #include "models/registry.hpp"
 #include "quant/convert.hpp"
@@ -49,25 +50,6 @@ class RandomImages : public data::Dataset {
   Shape example_shape() const override { return {3, 224, 224}; }
 };
 
-// Per-op times of the int8 program at batch 1 (--profile).
-void print_profile(const int8::Executor& executor) {
-  Generator g(3);
-  const Shape in = executor.program().input_shape;
-  Tensor codes = Tensor::empty({1, in[0], in[1], in[2]}, DType::u8);
-  for (int64_t i = 0; i < codes.numel(); ++i) codes.data<uint8_t>()[i] = static_cast<uint8_t>(g.next_u64());
-  const std::vector<double> seconds = executor.profile_ops(codes, 20);
-  double total = 0;
-  for (double s : seconds) total += s;
-  for (size_t i = 0; i < seconds.size(); ++i) {
-    const int8::Op& op = executor.program().ops[i];
-    std::printf("    op %2zu %-8s %-16s -> %-16s k%lld s%lld g%-4lld %7.1f us %5.1f%%\n", i, int8::op_kind_name(op.kind),
-                shape_str(op.in_shape).c_str(), shape_str(op.out_shape).c_str(), static_cast<long long>(op.kernel),
-                static_cast<long long>(op.stride), static_cast<long long>(op.groups), 1e6 * seconds[i],
-                100 * seconds[i] / total);
-  }
-  std::printf("    total %.1f us\n", 1e6 * total);
-}
-
 void bench_model(const std::string& spec, const data::DatasetPtr& photos, const std::string& engines, bool profile) {
   Generator gen(1);
   nn::ModulePtr model = models::make_model(spec, gen);
@@ -96,7 +78,7 @@ void bench_model(const std::string& spec, const data::DatasetPtr& photos, const 
 
   std::printf("  int8 (%s): batch 1 %.2f ms, batch 16 %.0f images/s\n", int8::kernel_path_name(executor.kernel_path()),
               1e3 * int1, 16 / int16);
-  if (profile) print_profile(executor);
+  if (profile) bench::print_int8_profile(executor, 1);
 }
 
 }  // namespace

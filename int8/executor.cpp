@@ -106,10 +106,17 @@ void Executor::run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_
         x = padded.data();
       }
       GemmOutput to;
+      const auto gemm = path_ == KernelPath::vnni ? gemm_vnni : gemm_avx2;
+      if (fast_[index].vector_requant || (path_ == KernelPath::avx2 && !logits)) {  // codes straight from the GEMM
+        to.codes = out + begin * oc;
+        to.requant = channel_requant(op);
+        to.ld = oc;
+        gemm(x, rows, pw.k_padded, pw.k_padded, oc, pw.data.data(), pw.bias.data(), 0, oc, to);
+        return;
+      }
       to.acc = acc.data();
       to.ld = oc;
-      (path_ == KernelPath::vnni ? gemm_vnni : gemm_avx2)(x, rows, pw.k_padded, pw.k_padded, oc, pw.data.data(),
-                                                          pw.bias.data(), 0, oc, to);
+      gemm(x, rows, pw.k_padded, pw.k_padded, oc, pw.data.data(), pw.bias.data(), 0, oc, to);
     } else {
       linear_acc_reference(rows, k, oc, in + begin * k, op.input_zero_point, op.weight.data<int8_t>(),
                            op.bias.data<int32_t>(), acc.data());
@@ -152,12 +159,17 @@ void Executor::run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t*
   };
   // Output rows (image, oy) split over the threads; NHWC pools all channels of a pixel in
   // one pass over contiguous bytes, NCHW one plane at a time.
+  const auto max_nhwc = path_ == KernelPath::vnni ? max_pool_nhwc_avx512 : max_pool_nhwc_reference;
   parallel_for(batch * oh, 4, [&](int64_t begin, int64_t end) {
     std::vector<int32_t> acc(static_cast<size_t>(c));
     for (int64_t row = begin; row < end; ++row) {
       const int64_t n = row / oh, oy = row % oh;
       const uint8_t* x = in + n * c * h * w;
       uint8_t* y = out + n * c * oh * ow;
+      if (nhwc_ && max) {
+        max_nhwc(x, h, w, c, op.kernel, op.stride, op.padding, ow, oy, oy + 1, y);
+        continue;
+      }
       const int64_t y0 = oy * op.stride - op.padding;
       const int64_t ya = std::max<int64_t>(y0, 0), yb = std::min(y0 + op.kernel, h);
       for (int64_t ox = 0; ox < ow; ++ox) {

@@ -91,6 +91,16 @@ void depthwise_nhwc_avx512(const uint8_t* x, int64_t height, int64_t width, int6
                            int32_t zp, const int32_t* weights, const int32_t* bias, const ChannelRequant& rq,
                            uint8_t* out);
 
+// Max pooling of NHWC codes, output rows [oy_begin, oy_end) of one image: the largest code
+// of each channel over the window's in-bounds pixels (0 if none). The AVX-512 twin takes
+// 64 channels per vector.
+void max_pool_nhwc_reference(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
+                             int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
+                             uint8_t* out);
+void max_pool_nhwc_avx512(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
+                          int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
+                          uint8_t* out);
+
 // Residual addition (docs/quantization.md §7): both inputs, offset and shifted left by 20
 // bits, scaled to a common scale (m[0], m[1] <= 1/2), summed, then requantized (m[2]).
 // The AVX-512 twin needs all three multipliers vector_requantizable.

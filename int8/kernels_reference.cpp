@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
@@ -55,11 +56,50 @@ void add_reference(const uint8_t* a, const uint8_t* b, int64_t n, const AddParam
   }
 }
 
+void max_pool_nhwc_reference(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
+                             int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
+                             uint8_t* out) {
+  for (int64_t oy = oy_begin; oy < oy_end; ++oy)
+    for (int64_t ox = 0; ox < out_w; ++ox) {
+      uint8_t* y = out + (oy * out_w + ox) * channels;
+      std::memset(y, 0, static_cast<size_t>(channels));
+      for (int64_t iy = std::max<int64_t>(oy * stride - padding, 0); iy < std::min(oy * stride - padding + kernel, height); ++iy)
+        for (int64_t ix = std::max<int64_t>(ox * stride - padding, 0); ix < std::min(ox * stride - padding + kernel, width); ++ix) {
+          const uint8_t* px = x + (iy * width + ix) * channels;
+          for (int64_t c = 0; c < channels; ++c) y[c] = std::max(y[c], px[c]);
+        }
+    }
+}
+
 bool vector_requantizable(const int32_t* multiplier, const int32_t* shift, int64_t channels) {
   for (int64_t c = 0; c < channels; ++c)
     if (multiplier[c] <= 0 || shift[c] < 0 || shift[c] > 30) return false;
   return true;
 }
+
+namespace {
+
+// memcpy for the short runs im2col copies (a 5-byte kernel row of a one-channel image):
+// fixed-size, possibly overlapping moves instead of a library call per run.
+inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n) {
+  if (n >= 4 && n <= 8) {
+    uint32_t a, b;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + n - 4, 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + n - 4, &b, 4);
+  } else if (n > 8 && n <= 16) {
+    uint64_t a, b;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + n - 8, 8);
+    std::memcpy(dst, &a, 8);
+    std::memcpy(dst + n - 8, &b, 8);
+  } else {
+    std::memcpy(dst, src, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
 
 void im2col_nhwc(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t c_begin, int64_t c_count,
                  int64_t kernel, int64_t stride, int64_t padding, int64_t out_w, int64_t p_begin, int64_t p_end,
@@ -73,7 +113,7 @@ void im2col_nhwc(const uint8_t* x, int64_t height, int64_t width, int64_t channe
     for (int64_t ky = 0; ky < kernel; ++ky) {
       const int64_t iy = iy0 + ky;
       if (whole_rows && iy >= 0 && iy < height) {  // the (kx, c) run is contiguous in NHWC: one copy
-        std::memcpy(row + ky * kernel * c_count, x + (iy * width + ix0) * channels, static_cast<size_t>(kernel * c_count));
+        copy_run(row + ky * kernel * c_count, x + (iy * width + ix0) * channels, kernel * c_count);
         continue;
       }
       for (int64_t kx = 0; kx < kernel; ++kx) {
@@ -82,10 +122,10 @@ void im2col_nhwc(const uint8_t* x, int64_t height, int64_t width, int64_t channe
         if (iy < 0 || iy >= height || ix < 0 || ix >= width)
           std::memset(dst, pad, static_cast<size_t>(c_count));
         else
-          std::memcpy(dst, x + (iy * width + ix) * channels + c_begin, static_cast<size_t>(c_count));
+          copy_run(dst, x + (iy * width + ix) * channels + c_begin, c_count);
       }
     }
-    std::memset(row + k, pad, static_cast<size_t>(k_padded - k));
+    for (int64_t j = k; j < k_padded; ++j) row[j] = pad;
   }
 }
 
