@@ -1,4 +1,5 @@
-// MobileNet inference at 224x224: the float engine (eval mode, no autograd) against the int8
+// MobileNet inference at 224x224: the float engine (eval mode, no autograd; as built and with
+// batch norm and activations fused into the convolutions) against the int8
 // executor running the same network after PTQ (W8A8, min-max, calibrated on the sample photos
 // when ../shared/data/imagenet-sample is there, else on random images). Batch 1 latency
 // (best round's mean) and batch 16 throughput. Random weights: speed does not depend on them.
@@ -19,6 +20,7 @@
 #include "bench/int8_profile.hpp"
 #include "int8/executor.hpp"
 #include "models/registry.hpp"
+#include "nn/fuse.hpp"
 #include "quant/convert.hpp"
 #include "quant/prepare.hpp"
 
@@ -66,6 +68,15 @@ void bench_model(const std::string& spec, const data::DatasetPtr& photos, const 
     const double float1 = time_per_call([&] { (*model)(batch1); }, 10);
     const double float16 = time_per_call([&] { (*model)(batch16); }, 2);
     std::printf("  float: batch 1 %.2f ms, batch 16 %.0f images/s\n", 1e3 * float1, 16 / float16);
+    // The same weights with batch norm and activations fused into the convolutions.
+    nn::ModulePtr fused = models::make_model(spec, gen);
+    fused->load_state_dict(model->state_dict());
+    fused->eval();
+    const int64_t convs = nn::fuse_for_inference(*fused);
+    const double fused1 = time_per_call([&] { (*fused)(batch1); }, 10);
+    const double fused16 = time_per_call([&] { (*fused)(batch16); }, 2);
+    std::printf("  float, %lld convolutions fused (nn::fuse_for_inference): batch 1 %.2f ms, batch 16 %.0f images/s\n",
+                static_cast<long long>(convs), 1e3 * fused1, 16 / fused16);
   }
   if (engines == "float") return;
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/generator.hpp"
+#include "core/kernels/conv.hpp"
 #include "core/tensor.hpp"
 
 namespace intrain {
@@ -74,6 +75,9 @@ struct Conv2dOptions {
   int64_t pad_h = 0, pad_w = 0;
   int64_t dilation_h = 1, dilation_w = 1;
   int64_t groups = 1;
+  // relu or relu6 of the output, inside the kernel when no gradient is needed (inference),
+  // as separate differentiable ops otherwise.
+  kernels::ConvActivation activation = kernels::ConvActivation::none;
   static Conv2dOptions square(int64_t stride, int64_t padding, int64_t dilation = 1, int64_t groups = 1) {
     return {stride, stride, padding, padding, dilation, dilation, groups};
   }

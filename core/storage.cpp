@@ -71,7 +71,7 @@ class BlockCache {
 
 }  // namespace
 
-Storage::Storage(size_t bytes) : bytes_(bytes) {
+Storage::Storage(size_t bytes, bool zero_fill) : bytes_(bytes) {
   // aligned_alloc wants a size that is a multiple of the alignment; never allocate 0.
   size_t padded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   if (padded == 0) padded = kAlignment;
@@ -82,7 +82,7 @@ Storage::Storage(size_t bytes) : bytes_(bytes) {
     data_ = static_cast<std::byte*>(std::aligned_alloc(kAlignment, padded));
   }
   if (!data_) throw std::bad_alloc();
-  std::memset(data_, 0, padded);
+  if (zero_fill) std::memset(data_, 0, padded);
 }
 
 Storage::~Storage() {

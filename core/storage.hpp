@@ -10,7 +10,7 @@ class Storage {
  public:
   static constexpr size_t kAlignment = 64;
 
-  explicit Storage(size_t bytes);  // zero-filled
+  explicit Storage(size_t bytes, bool zero_fill = true);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

@@ -36,11 +36,11 @@ int64_t normalize_dim(int64_t d, int64_t rank, const char* op) {
 
 namespace {
 
-std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype) {
+std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, bool zero_fill = true) {
   for (int64_t s : shape)
     INTRAIN_CHECK(s >= 0, "Tensor: negative size in shape ", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype));
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), zero_fill);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -73,6 +73,7 @@ Tensor from_values(const std::vector<T>& values, const Shape& shape) {
 // ---- factories -------------------------------------------------------------------------
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) { return Tensor(make_impl(shape, dtype)); }
+Tensor Tensor::uninitialized(const Shape& shape, DType dtype) { return Tensor(make_impl(shape, dtype, false)); }
 Tensor Tensor::zeros(const Shape& shape, DType dtype) { return empty(shape, dtype); }
 Tensor Tensor::ones(const Shape& shape, DType dtype) { return full(shape, 1, dtype); }
 

@@ -9,6 +9,7 @@
 #include "models/mobilenet.hpp"
 #include "models/registry.hpp"
 #include "models/resnet.hpp"
+#include "nn/fuse.hpp"
 #include "nn/optimizer.hpp"
 #include "quant/convert.hpp"
 #include "quant/prepare.hpp"
@@ -122,6 +123,44 @@ TEST_CASE("MobileNetV1 and V2 trained with PACT and LSQ convert into int8 progra
       CHECK(depthwise == (v2 ? 17 : 13));
       CHECK(intrain::testing::int8_agreement(*model, program, images) >= 44);
     }
+}
+
+TEST_CASE("fuse_for_inference folds batch norm and activations into convolutions, same outputs") {
+  Generator g(13);
+  struct Case {
+    nn::ModulePtr model;
+    int64_t channels, convs;
+  };
+  std::vector<Case> cases;
+  cases.push_back({mobilenet_v1({.width = 0.25f, .classes = 10, .in_channels = 3, .small_input = true, .relu6 = true}, g), 3, 27});
+  cases.push_back({mobilenet_v2({.width = 0.25f, .classes = 10, .in_channels = 3, .small_input = true}, g), 3, 52});
+  cases.push_back({resnet18({.classes = 10}, g), 3, 20});
+  for (auto& [model, channels, convs] : cases) {
+    NoGradGuard no_grad;
+    model->train();  // batch-norm statistics that are not the identity
+    for (int i = 0; i < 2; ++i) (*model)(Tensor::randn({8, channels, 32, 32}, g));
+    model->eval();
+    const Tensor x = Tensor::randn({4, channels, 32, 32}, g);
+    const auto want = (*model)(x).to_vector<float>();
+    CHECK(nn::fuse_for_inference(*model) == convs);
+    const auto got = (*model)(x).to_vector<float>();
+    float scale = 0;
+    for (float v : want) scale = std::max(scale, std::abs(v));
+    for (size_t i = 0; i < want.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-3).scale(scale));
+  }
+  // With gradients needed, a conv's activation option runs as separate differentiable ops.
+  Tensor x = Tensor::randn({2, 3, 8, 8}, g).set_requires_grad();
+  Tensor w = Tensor::randn({4, 3, 3, 3}, g).set_requires_grad();
+  Conv2dOptions relu6_options = Conv2dOptions::square(1, 1);
+  relu6_options.activation = kernels::ConvActivation::relu6;
+  const Tensor fused = conv2d(x, w, Tensor(), relu6_options), plain = relu6(conv2d(x, w, Tensor(), Conv2dOptions::square(1, 1)));
+  CHECK(fused.to_vector<float>() == plain.to_vector<float>());
+  sum(fused).backward();
+  CHECK(w.grad().defined());
+  {
+    NoGradGuard no_grad;  // and inside the kernel without
+    CHECK(conv2d(x, w, Tensor(), relu6_options).to_vector<float>() == plain.to_vector<float>());
+  }
 }
 
 TEST_CASE("ResNet-18: projection shortcuts and post-addition ReLUs through PTQ and the int8 program") {

@@ -6,11 +6,16 @@
 
 namespace intrain::kernels {
 
+// An activation applied to the convolution's output inside the kernel (a oneDNN post-op),
+// saving a pass over memory at inference.
+enum class ConvActivation { none, relu, relu6 };
+
 struct Conv2dParams {
   int64_t batch = 1, in_channels = 1, in_h = 1, in_w = 1;
   int64_t out_channels = 1, kernel_h = 1, kernel_w = 1;
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
   int64_t groups = 1;
+  ConvActivation activation = ConvActivation::none;  // forward only
 
   int64_t out_h() const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
   int64_t out_w() const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
@@ -29,7 +34,7 @@ enum class ConvLayout { routed, plain, blocked };
 ConvLayout choose_conv_layout(const Conv2dParams& p, ConvPass pass);
 const char* conv_layout_name(ConvLayout layout);
 
-// y = conv(x, w) + bias (bias may be null)
+// y = activation(conv(x, w) + bias) (bias may be null)
 void conv2d_forward_onednn(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y,
                            ConvLayout layout = ConvLayout::routed);
 // dx = gradient of the input from dy

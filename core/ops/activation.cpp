@@ -16,7 +16,7 @@ using kernels::elementwise;
 Tensor map_unary(const Tensor& x_in, const char* op, kernels::UnaryOp u) {
   detail::check_defined_f32(x_in, op, "input");
   Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty(x.shape());
+  Tensor out = Tensor::uninitialized(x.shape());
   const float* px = x.data<float>();
   float* o = out.data<float>();
   detail::for_chunks(x.numel(), [&](int64_t s, int64_t e) { elementwise().unary(u, px + s, o + s, e - s); });
@@ -26,7 +26,7 @@ Tensor map_unary(const Tensor& x_in, const char* op, kernels::UnaryOp u) {
 // grad · [lo <= x <= hi]: the derivative of clamping x to [lo, hi].
 Tensor pass_inside(const Tensor& g_in, const Tensor& x, float lo, float hi) {
   Tensor g = g_in.contiguous();
-  Tensor out = Tensor::empty(x.shape());
+  Tensor out = Tensor::uninitialized(x.shape());
   const float *pg = g.data<float>(), *px = x.data<float>();
   float* o = out.data<float>();
   detail::for_chunks(x.numel(), [&](int64_t s, int64_t e) {
@@ -39,7 +39,7 @@ Tensor clamp_impl(const Tensor& x_in, float lo, float hi, const char* op, float 
   detail::check_defined_f32(x_in, op, "input");
   INTRAIN_CHECK(!(lo > hi), op, ": lower bound ", lo, " exceeds upper bound ", hi);
   Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty(x.shape());
+  Tensor out = Tensor::uninitialized(x.shape());
   const float* px = x.data<float>();
   float* o = out.data<float>();
   detail::for_chunks(x.numel(), [&](int64_t s, int64_t e) { elementwise().clamp(px + s, lo, hi, o + s, e - s); });

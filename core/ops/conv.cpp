@@ -35,7 +35,16 @@ kernels::Conv2dParams conv_params(const Tensor& x, const Tensor& w, const Conv2d
 }  // namespace
 
 Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, const Conv2dOptions& options) {
-  const kernels::Conv2dParams p = conv_params(x_in, w_in, options);
+  const bool needs_grad = grad_enabled() && (x_in.requires_grad() || w_in.requires_grad() ||
+                                             (bias_in.defined() && bias_in.requires_grad()));
+  if (options.activation != kernels::ConvActivation::none && needs_grad) {  // differentiable: separate ops
+    Conv2dOptions plain = options;
+    plain.activation = kernels::ConvActivation::none;
+    const Tensor y = conv2d(x_in, w_in, bias_in, plain);
+    return options.activation == kernels::ConvActivation::relu ? relu(y) : relu6(y);
+  }
+  kernels::Conv2dParams p = conv_params(x_in, w_in, options);
+  p.activation = options.activation;
   if (bias_in.defined()) {
     detail::check_defined_f32(bias_in, "conv2d", "bias");
     INTRAIN_CHECK(bias_in.dim() == 1 && bias_in.size(0) == p.out_channels, "conv2d: bias ",
@@ -43,7 +52,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, con
   }
   Tensor x = x_in.contiguous().detach(), w = w_in.contiguous().detach();
   Tensor bias = bias_in.defined() ? bias_in.contiguous().detach() : Tensor();
-  Tensor out = Tensor::empty({p.batch, p.out_channels, p.out_h(), p.out_w()});
+  Tensor out = Tensor::uninitialized({p.batch, p.out_channels, p.out_h(), p.out_w()});
   kernels::conv2d_forward_onednn(p, x.data<float>(), w.data<float>(),
                                  bias.defined() ? bias.data<float>() : nullptr, out.data<float>());
   const bool gx = x_in.requires_grad(), gw = w_in.requires_grad();

@@ -64,7 +64,7 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a_in, const T
   detail::check_defined_f32(a_in, name, "first operand");
   detail::check_defined_f32(b_in, name, "second operand");
   const Shape out_shape = broadcast_shapes(a_in.shape(), b_in.shape(), name);
-  Tensor out = Tensor::empty(out_shape);
+  Tensor out = Tensor::uninitialized(out_shape);
   float* o = out.data<float>();
   const auto& k = elementwise();
   int64_t inner = 0;
@@ -116,7 +116,7 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a_in, const T
 Tensor unary_forward(UnaryOp op, const char* name, const Tensor& x_in) {
   detail::check_defined_f32(x_in, name, "input");
   Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty(x.shape());
+  Tensor out = Tensor::uninitialized(x.shape());
   const float* px = x.data<float>();
   float* o = out.data<float>();
   const auto& k = elementwise();

@@ -37,7 +37,7 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
   INTRAIN_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
 
   Tensor x = x_in.contiguous().detach();
-  Tensor out = Tensor::empty(x.shape());
+  Tensor out = Tensor::uninitialized(x.shape());
   Tensor mean_used = Tensor::empty({channels}), invstd = Tensor::empty({channels});
   const float* px = x.data<float>();
   float* po = out.data<float>();

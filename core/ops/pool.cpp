@@ -32,7 +32,7 @@ Tensor max_pool2d(const Tensor& x_in, const Pool2dOptions& options) {
   const kernels::Pool2dParams p = pool_params(x_in, options, "max_pool2d");
   Tensor x = x_in.contiguous();
   const Shape out_shape{x.size(0), x.size(1), p.out_h(), p.out_w()};
-  Tensor out = Tensor::empty(out_shape);
+  Tensor out = Tensor::uninitialized(out_shape);
   Tensor argmax = Tensor::empty(out_shape, DType::i32);
   kernels::max_pool2d_forward(p, x.data<float>(), out.data<float>(), argmax.data<int32_t>());
   const Shape in_shape = x.shape();
@@ -46,7 +46,7 @@ Tensor max_pool2d(const Tensor& x_in, const Pool2dOptions& options) {
 Tensor avg_pool2d(const Tensor& x_in, const Pool2dOptions& options) {
   const kernels::Pool2dParams p = pool_params(x_in, options, "avg_pool2d");
   Tensor x = x_in.contiguous();
-  Tensor out = Tensor::empty({x.size(0), x.size(1), p.out_h(), p.out_w()});
+  Tensor out = Tensor::uninitialized({x.size(0), x.size(1), p.out_h(), p.out_w()});
   kernels::avg_pool2d_forward(p, x.data<float>(), out.data<float>());
   const Shape in_shape = x.shape();
   return record(out, "avg_pool2d", {x_in}, [p, in_shape](const Tensor& g_in) {
