@@ -175,19 +175,15 @@ void Executor::run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t*
       for (int64_t ox = 0; ox < ow; ++ox) {
         const int64_t x0 = ox * op.stride - op.padding;
         const int64_t xa = std::max<int64_t>(x0, 0), xb = std::min(x0 + op.kernel, w);
-        if (nhwc_) {
+        if (nhwc_) {  // average pooling: channel sums over the window, then requantized
           std::fill(acc.begin(), acc.end(), 0);
           for (int64_t iy = ya; iy < yb; ++iy)
             for (int64_t ix = xa; ix < xb; ++ix) {
               const uint8_t* px = x + (iy * w + ix) * c;
-              if (max)
-                for (int64_t ch = 0; ch < c; ++ch) acc[static_cast<size_t>(ch)] = std::max<int32_t>(acc[static_cast<size_t>(ch)], px[ch]);
-              else
-                for (int64_t ch = 0; ch < c; ++ch) acc[static_cast<size_t>(ch)] += px[ch] - op.input_zero_point;
+              for (int64_t ch = 0; ch < c; ++ch) acc[static_cast<size_t>(ch)] += px[ch] - op.input_zero_point;
             }
           uint8_t* py = y + (oy * ow + ox) * c;
-          for (int64_t ch = 0; ch < c; ++ch)
-            py[ch] = max ? static_cast<uint8_t>(acc[static_cast<size_t>(ch)]) : average(acc[static_cast<size_t>(ch)]);
+          for (int64_t ch = 0; ch < c; ++ch) py[ch] = average(acc[static_cast<size_t>(ch)]);
           continue;
         }
         for (int64_t ch = 0; ch < c; ++ch) {
