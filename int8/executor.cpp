@@ -107,7 +107,7 @@ void Executor::run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_
       }
       GemmOutput to;
       const auto gemm = path_ == KernelPath::vnni ? gemm_vnni : gemm_avx2;
-      if (fast_[index].vector_requant || (path_ == KernelPath::avx2 && !logits)) {  // codes straight from the GEMM
+      if (fast_[index].vector_requant) {  // codes straight from the GEMM
         to.codes = out + begin * oc;
         to.requant = channel_requant(op);
         to.ld = oc;

@@ -40,7 +40,10 @@ void Executor::run_depthwise_fast(size_t index, const uint8_t* in, int64_t batch
   const FastOp& f = fast_[index];
   const ConvShape s = conv_shape(op);
   const int64_t oh = s.out_h(), ow = s.out_w();
-  const auto kernel = path_ == KernelPath::vnni && f.vector_requant ? depthwise_nhwc_avx512 : depthwise_nhwc_reference;
+  const auto kernel = !f.vector_requant                                  ? depthwise_nhwc_reference
+                      : path_ == KernelPath::vnni                          ? depthwise_nhwc_avx512
+                      : path_ == KernelPath::avx2 && s.channels % 8 == 0 ? depthwise_nhwc_avx2
+                                                                           : depthwise_nhwc_reference;
   const ChannelRequant rq = channel_requant(op);
   // Output rows of every image split over the threads.
   parallel_for(batch * oh, 1, [&](int64_t begin, int64_t end) {
@@ -75,7 +78,7 @@ void Executor::run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uin
     ++tiles;
   }
   const int64_t tile_rows = (pixels + tiles - 1) / tiles;
-  const bool fused = f.vector_requant || path_ == KernelPath::avx2;  // the AVX2 GEMM requantizes any multiplier
+  const bool fused = f.vector_requant;  // requantized in the GEMM's epilogue
   const auto gemm = path_ == KernelPath::vnni ? gemm_vnni : gemm_avx2;
   parallel_for(batch * tiles * s.groups * chunks, 1, [&](int64_t begin, int64_t end) {
     std::vector<uint8_t> rows;

@@ -1,7 +1,12 @@
 // The AVX2 int8 GEMM for CPUs without AVX-512 VNNI. vpmaddubsw would saturate its 16-bit
-// sums (255·127·2 > 32767), so the bytes are widened to 16 bits and multiplied with
-// vpmaddwd, which is exact; a horizontal add then joins the two halves of each 4-byte dot
-// product. Bit-identical to the reference loops and to the VNNI kernel.
+// sums (255·127·2 > 32767), so bytes are widened to 16 bits and multiplied with vpmaddwd,
+// which is exact. Bit-identical to the reference loops and to the VNNI kernel.
+//
+// Tiles of up to 5 rows × 8 output channels: the rows are widened to int16 once per tile,
+// each step broadcasts a row's 4 k-values (one 64-bit load) against 8 channels × 4 k of
+// weights (two vectors, widened once per step and shared by the rows); the pairs of partial
+// sums vpmaddwd leaves are joined once at the end. Accumulators are named variables so the
+// compiler keeps them in the 16 ymm registers.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -13,46 +18,139 @@ namespace intrain::int8 {
 
 namespace {
 
-inline __m256i widen_quad_u8(const uint8_t* x) {
-  int32_t four;
-  std::memcpy(&four, x, 4);
-  return _mm256_cvtepu8_epi16(_mm_set1_epi32(four));
+constexpr int kRows = 5;  // 10 accumulators + weights + broadcast fit the 16 ymm registers
+
+// lanes [0 1 | 2 3 | ...] of hadd(lo, hi) hold channels [0 1 4 5 | 2 3 6 7]; this restores 0..7.
+inline __m256i join(__m256i lo, __m256i hi) {
+  return _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(lo, hi), _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7));
 }
 
-// hadd leaves lanes ordered [0 1 4 5 | 2 3 6 7]; this restores 0..7.
-inline __m256i restore_order(__m256i v) { return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)); }
+// requantize() on 8 lanes with per-lane multipliers and right shifts (0..30, multiplier > 0),
+// as the AVX-512 version: (a·b + 2^30) >> 31 from 64-bit products (a logical shift gives the
+// same low 32 bits), then the rounding right shift.
+inline __m256i requantize8(__m256i x, __m256i m, __m256i shift, __m256i zp, __m256i lo, __m256i hi) {
+  const __m256i round = _mm256_set1_epi64x(int64_t{1} << 30);
+  const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, m), round), 31);
+  const __m256i odd = _mm256_srli_epi64(
+      _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), round), 31);
+  const __m256i high = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, shift), one);
+  const __m256i negative = _mm256_srli_epi32(high, 31);  // 1 for negative lanes
+  const __m256i threshold = _mm256_add_epi32(_mm256_srai_epi32(mask, 1), negative);
+  const __m256i up = _mm256_cmpgt_epi32(_mm256_and_si256(high, mask), threshold);  // −1 where rounding up
+  const __m256i v = _mm256_add_epi32(_mm256_sub_epi32(_mm256_srav_epi32(high, shift), up), zp);
+  return _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+}
+
+// 8 accumulated channels of one row + bias → codes or int32 at `oc` (`count` of them valid).
+inline void finish_row(__m256i sum, const int32_t* bias, int64_t oc, int64_t count, const GemmOutput& output,
+                       int64_t row) {
+  alignas(32) int32_t lanes[8] = {};
+  std::memcpy(lanes, bias + oc, static_cast<size_t>(count) * 4);
+  sum = _mm256_add_epi32(sum, _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes)));
+  if (output.codes) {
+    const ChannelRequant& rq = output.requant;
+    alignas(32) int32_t m[8] = {}, shift[8] = {};
+    std::memcpy(m, rq.multiplier + oc, static_cast<size_t>(count) * 4);
+    std::memcpy(shift, rq.shift + oc, static_cast<size_t>(count) * 4);
+    const __m256i v = requantize8(sum, _mm256_load_si256(reinterpret_cast<const __m256i*>(m)),
+                                  _mm256_load_si256(reinterpret_cast<const __m256i*>(shift)),
+                                  _mm256_set1_epi32(rq.zero_point), _mm256_set1_epi32(rq.lo), _mm256_set1_epi32(rq.hi));
+    // 8 int32 in 0..255 → 8 bytes.
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    const int64_t bytes = _mm_cvtsi128_si64(_mm_packus_epi16(words, words));
+    std::memcpy(output.codes + row * output.ld + oc, &bytes, static_cast<size_t>(count));
+  } else {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), sum);
+    std::memcpy(output.acc + row * output.ld + oc, lanes, static_cast<size_t>(count) * 4);
+  }
+}
+
+template <int R>
+void tile(const int16_t* x16, int64_t k_padded, const int8_t* block, int64_t groups, const int32_t* bias, int64_t oc,
+          int64_t count, const GemmOutput& output, int64_t row0) {
+  const __m256i zero = _mm256_setzero_si256();
+#define INTRAIN_ROW(r) __m256i lo##r = zero, hi##r = zero;
+  INTRAIN_ROW(0) INTRAIN_ROW(1) INTRAIN_ROW(2) INTRAIN_ROW(3) INTRAIN_ROW(4) INTRAIN_ROW(5)
+#undef INTRAIN_ROW
+  for (int64_t g = 0; g < groups; ++g) {
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64));
+    const __m256i wlo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w));       // channels 0-3 × 4 k
+    const __m256i whi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1));  // channels 4-7 × 4 k
+#define INTRAIN_ROW(r)                                                        \
+  if constexpr (R > r) {                                                      \
+    int64_t four;                                                             \
+    std::memcpy(&four, x16 + r * k_padded + g * 4, 8);                        \
+    const __m256i v = _mm256_set1_epi64x(four);                               \
+    lo##r = _mm256_add_epi32(lo##r, _mm256_madd_epi16(wlo, v));               \
+    hi##r = _mm256_add_epi32(hi##r, _mm256_madd_epi16(whi, v));               \
+  }
+    INTRAIN_ROW(0) INTRAIN_ROW(1) INTRAIN_ROW(2) INTRAIN_ROW(3) INTRAIN_ROW(4) INTRAIN_ROW(5)
+#undef INTRAIN_ROW
+  }
+#define INTRAIN_ROW(r) \
+  if constexpr (R > r) finish_row(join(lo##r, hi##r), bias, oc, count, output, row0 + r);
+  INTRAIN_ROW(0) INTRAIN_ROW(1) INTRAIN_ROW(2) INTRAIN_ROW(3) INTRAIN_ROW(4) INTRAIN_ROW(5)
+#undef INTRAIN_ROW
+}
+
+using TileFn = void (*)(const int16_t*, int64_t, const int8_t*, int64_t, const int32_t*, int64_t, int64_t,
+                        const GemmOutput&, int64_t);
+constexpr TileFn kTiles[kRows] = {tile<1>, tile<2>, tile<3>, tile<4>, tile<5>};
 
 }  // namespace
 
-// Output channels in the lanes, on PackedWeights' [16-channel block][k/4][16][4] layout:
-// 8 channels (half a block, 32 bytes) per step, one row at a time.
 void gemm_avx2(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, int64_t out, const int8_t* packed,
                const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output) {
+  (void)out;
   const int64_t groups = k_padded / 4;
-  for (int64_t m = 0; m < rows; ++m)
+  int16_t* x16 = static_cast<int16_t*>(_mm_malloc(static_cast<size_t>(kRows * k_padded) * 2, 32));
+  for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
+    const int tile_rows = static_cast<int>(rows - r0 < kRows ? rows - r0 : kRows);
+    for (int r = 0; r < tile_rows; ++r)  // the tile's rows widened to int16, once
+      for (int64_t k = 0; k < k_padded; ++k) x16[r * k_padded + k] = x[(r0 + r) * lda + k];
     for (int64_t o0 = oc_begin; o0 < oc_end; o0 += 8) {
       const int8_t* block = packed + (o0 / 16) * groups * 64 + (o0 % 16) * 4;
-      __m256i sum = _mm256_setzero_si256();
-      for (int64_t g = 0; g < groups; ++g) {
-        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64));
-        const __m256i xv = widen_quad_u8(x + m * lda + g * 4);
-        const __m256i lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w));       // channels 0-3
-        const __m256i hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1));  // channels 4-7
-        sum = _mm256_add_epi32(sum, _mm256_hadd_epi32(_mm256_madd_epi16(lo, xv), _mm256_madd_epi16(hi, xv)));
-      }
-      alignas(32) int32_t lanes[8];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), restore_order(sum));
-      const int64_t count = oc_end - o0 < 8 ? oc_end - o0 : 8;
-      for (int64_t j = 0; j < count; ++j) lanes[j] += bias[o0 + j];
-      if (output.codes) {
-        ChannelRequant rq = output.requant;
-        rq.multiplier += o0;
-        rq.shift += o0;
-        requantize_channels_reference(lanes, count, rq, output.codes + m * output.ld + o0);
-      } else {
-        std::memcpy(output.acc + m * output.ld + o0, lanes, static_cast<size_t>(count) * 4);
+      kTiles[tile_rows - 1](x16, k_padded, block, groups, bias, o0, oc_end - o0 < 8 ? oc_end - o0 : 8, output, r0);
+    }
+  }
+  _mm_free(x16);
+}
+
+// Depthwise convolution, 8 channels per vector (channels a multiple of 8; the executor
+// uses the reference otherwise): in-bounds taps' codes widened to int32, centred, times
+// the tap's weights, then requantize8.
+void depthwise_nhwc_avx2(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
+                         int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end, int32_t zp,
+                         const int32_t* weights, const int32_t* bias, const ChannelRequant& rq, uint8_t* out) {
+  const __m256i vzp = _mm256_set1_epi32(zp);
+  const __m256i out_zp = _mm256_set1_epi32(rq.zero_point), lo = _mm256_set1_epi32(rq.lo), hi = _mm256_set1_epi32(rq.hi);
+  for (int64_t oy = oy_begin; oy < oy_end; ++oy) {
+    const int64_t iy0 = oy * stride - padding;
+    const int64_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = height - iy0 < kernel ? height - iy0 : kernel;
+    for (int64_t ox = 0; ox < out_w; ++ox) {
+      const int64_t ix0 = ox * stride - padding;
+      const int64_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = width - ix0 < kernel ? width - ix0 : kernel;
+      uint8_t* y = out + (oy * out_w + ox) * channels;
+      for (int64_t c = 0; c < channels; c += 8) {
+        __m256i sum = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + c));
+        for (int64_t ky = ky0; ky < ky1; ++ky)
+          for (int64_t kx = kx0; kx < kx1; ++kx) {
+            int64_t eight;
+            std::memcpy(&eight, x + ((iy0 + ky) * width + ix0 + kx) * channels + c, 8);
+            const __m256i xv = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(eight)), vzp);
+            const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + (ky * kernel + kx) * channels + c));
+            sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(xv, w));
+          }
+        const __m256i v = requantize8(sum, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.multiplier + c)),
+                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.shift + c)), out_zp, lo, hi);
+        const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        const int64_t bytes = _mm_cvtsi128_si64(_mm_packus_epi16(words, words));
+        std::memcpy(y + c, &bytes, 8);
       }
     }
+  }
 }
 
 }  // namespace intrain::int8

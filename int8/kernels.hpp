@@ -50,8 +50,8 @@ struct ChannelRequant {
 };
 bool vector_requantizable(const int32_t* multiplier, const int32_t* shift, int64_t channels);
 
-// Where a GEMM's rows go: codes (requantized, u8, row stride ld) when `codes` is set, else
-// the raw accumulators (int32, row stride ld).
+// Where a GEMM's rows go: codes (requantized, u8, row stride ld; the multipliers must be
+// vector_requantizable) when `codes` is set, else the raw accumulators (int32, row stride ld).
 struct GemmOutput {
   uint8_t* codes = nullptr;
   ChannelRequant requant;
@@ -81,11 +81,14 @@ void im2col_nhwc(const uint8_t* x, int64_t height, int64_t width, int64_t channe
 std::vector<int8_t> weights_to_nhwc(const int8_t* w, int64_t out, int64_t channels, int64_t kernel);
 
 // Depthwise convolution, output rows [oy_begin, oy_end) of one NHWC image, requantized
-// into NHWC codes. Weights [k·k][channels] as int32, bias per channel (zero point not folded).
+// into NHWC codes (the vector twins: multipliers vector_requantizable; AVX2: channels % 8 == 0). Weights [k·k][channels] as int32, bias per channel (zero point not folded).
 void depthwise_nhwc_reference(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                               int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                               int32_t zp, const int32_t* weights, const int32_t* bias, const ChannelRequant& rq,
                               uint8_t* out);
+void depthwise_nhwc_avx2(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
+                         int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end, int32_t zp,
+                         const int32_t* weights, const int32_t* bias, const ChannelRequant& rq, uint8_t* out);
 void depthwise_nhwc_avx512(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                            int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                            int32_t zp, const int32_t* weights, const int32_t* bias, const ChannelRequant& rq,

@@ -157,7 +157,7 @@ TEST_CASE("vectorized requantization equals the scalar definition") {
   CHECK_FALSE(vector_requantizable(&big_multiplier, &left_shift, 1));  // multipliers >= 1 stay scalar
 }
 
-TEST_CASE("the AVX-512 depthwise and max-pooling kernels equal the NHWC references") {
+TEST_CASE("the AVX-512 and AVX2 depthwise and the max-pooling kernels equal the NHWC references") {
   if (!vnni_available()) {
     MESSAGE("skipping: no AVX-512 on this CPU");
     return;
@@ -189,6 +189,12 @@ TEST_CASE("the AVX-512 depthwise and max-pooling kernels equal the NHWC referenc
                           w.data(), bias.data(), rq, got.data());
     CAPTURE(c.channels);
     CHECK(got == want);
+    if (c.channels % 8 == 0) {
+      std::vector<uint8_t> got_avx2(want.size());
+      depthwise_nhwc_avx2(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh, 131,
+                          w.data(), bias.data(), rq, got_avx2.data());
+      CHECK(got_avx2 == want);
+    }
     // Max pooling over the same windows (padding included).
     std::vector<uint8_t> want_max(want.size()), got_max(want.size(), 0x77);
     max_pool_nhwc_reference(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh,
