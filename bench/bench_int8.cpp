@@ -1,7 +1,8 @@
 // int8 kernels, one thread: the executor's GEMM (VNNI and AVX2, codes out with the fused
 // requantization, or raw int32) against oneDNN's u8·s8→s32 GEMM and the scalar reference,
 // on the shapes of MobileNetV1-0.75's pointwise layers at 224x224 and LeNet's classifier;
-// the NHWC depthwise kernel and per-channel requantization against their references.
+// the NHWC depthwise kernels (AVX-512, AVX2) and per-channel requantization against their
+// references.
 // GOP/s counts 2 operations per multiply-add.
 #include <oneapi/dnnl/dnnl.h>
 
@@ -97,9 +98,9 @@ void BM_int8_gemm(benchmark::State& state, GemmCase c, Kernel kernel, bool requa
                             timer.seconds() / 1e9;
 }
 
-void BM_depthwise(benchmark::State& state, int64_t size, int64_t channels, int64_t stride, bool fast) {
-  if (fast && !vnni_available()) {
-    state.SkipWithError("no AVX-512 on this CPU");
+void BM_depthwise(benchmark::State& state, int64_t size, int64_t channels, int64_t stride, Kernel which) {
+  if ((which == Kernel::vnni && !vnni_available()) || (which == Kernel::avx2 && !avx2_available())) {
+    state.SkipWithError("not available on this CPU");
     return;
   }
   Generator g(2);
@@ -111,7 +112,9 @@ void BM_depthwise(benchmark::State& state, int64_t size, int64_t channels, int64
   const ChannelRequant rq{mult.data(), shift.data(), 3, 3, 255};
   const int64_t out = (size + 2 - 3) / stride + 1;
   std::vector<uint8_t> y(static_cast<size_t>(out * out * channels));
-  const auto kernel = fast ? depthwise_nhwc_avx512 : depthwise_nhwc_reference;
+  const auto kernel = which == Kernel::vnni ? depthwise_nhwc_avx512
+                      : which == Kernel::avx2 ? depthwise_nhwc_avx2
+                                              : depthwise_nhwc_reference;
   bench::LoopTimer timer;
   for (auto _ : state) {
     kernel(x.data(), size, size, channels, 3, stride, 1, out, 0, out, 9, w.data(), bias.data(), rq, y.data());
@@ -152,14 +155,16 @@ int register_all() {
     benchmark::RegisterBenchmark((base + "/avx2_codes").c_str(), BM_int8_gemm, c, Kernel::avx2, true);
     benchmark::RegisterBenchmark((base + "/reference_int32").c_str(), BM_int8_gemm, c, Kernel::reference, false);
   }
-  for (const bool fast : {true, false}) {
-    const std::string suffix = fast ? "/avx512" : "/reference";
-    benchmark::RegisterBenchmark(("depthwise3x3/112x112x24" + suffix).c_str(), BM_depthwise, 112, 24, 1, fast);
-    benchmark::RegisterBenchmark(("depthwise3x3/56x56x96" + suffix).c_str(), BM_depthwise, 56, 96, 1, fast);
-    benchmark::RegisterBenchmark(("depthwise3x3/14x14x384" + suffix).c_str(), BM_depthwise, 14, 384, 1, fast);
-    benchmark::RegisterBenchmark(("depthwise3x3/28x28x192_s2" + suffix).c_str(), BM_depthwise, 28, 192, 2, fast);
-    benchmark::RegisterBenchmark(("requantize/384x196" + suffix).c_str(), BM_requantize, fast);
+  for (const auto& [which, suffix] : {std::pair{Kernel::vnni, "/avx512"}, std::pair{Kernel::avx2, "/avx2"},
+                                      std::pair{Kernel::reference, "/reference"}}) {
+    const std::string tail = suffix;
+    benchmark::RegisterBenchmark(("depthwise3x3/112x112x24" + tail).c_str(), BM_depthwise, 112, 24, 1, which);
+    benchmark::RegisterBenchmark(("depthwise3x3/56x56x96" + tail).c_str(), BM_depthwise, 56, 96, 1, which);
+    benchmark::RegisterBenchmark(("depthwise3x3/14x14x384" + tail).c_str(), BM_depthwise, 14, 384, 1, which);
+    benchmark::RegisterBenchmark(("depthwise3x3/28x28x192_s2" + tail).c_str(), BM_depthwise, 28, 192, 2, which);
   }
+  for (const bool fast : {true, false})
+    benchmark::RegisterBenchmark(fast ? "requantize/384x196/avx512" : "requantize/384x196/reference", BM_requantize, fast);
   return 0;
 }
 const int registered = register_all();
