@@ -10,8 +10,8 @@
 
 #include "core/autograd.hpp"
 #include "core/threads.hpp"
-#include "bench/int8_profile.hpp"
 #include "int8/executor.hpp"
+#include "int8/profile.hpp"
 #include "models/registry.hpp"
 #include "train/checkpoint.hpp"
 
@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     std::printf("batch 64: float %.0f images/s, int8 %.0f images/s (int8/float %.2fx)\n", 64 / float64, 64 / int64,
                 float64 / int64);
     std::printf("batch 1:  float %.3f ms, int8 %.3f ms (int8/float %.2fx)\n", 1e3 * float1, 1e3 * int1, float1 / int1);
-    if (profile) bench::print_int8_profile(executor, 64);
+    if (profile) int8::print_profile(executor, 64);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "infer_lenet: error: %s\n", e.what());
     return 1;

@@ -17,8 +17,8 @@
 #include "data/image_folder.hpp"
 #include "data/image_transforms.hpp"
 #include "data/loader.hpp"
-#include "bench/int8_profile.hpp"
 #include "int8/executor.hpp"
+#include "int8/profile.hpp"
 #include "models/registry.hpp"
 #include "nn/fuse.hpp"
 #include "quant/convert.hpp"
@@ -89,7 +89,7 @@ void bench_model(const std::string& spec, const data::DatasetPtr& photos, const 
 
   std::printf("  int8 (%s): batch 1 %.2f ms, batch 16 %.0f images/s\n", int8::kernel_path_name(executor.kernel_path()),
               1e3 * int1, 16 / int16);
-  if (profile) bench::print_int8_profile(executor, 1);
+  if (profile) int8::print_profile(executor, 1);
 }
 
 }  // namespace

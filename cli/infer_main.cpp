@@ -13,6 +13,7 @@
 #include "data/mnist.hpp"
 #include "data/named_datasets.hpp"
 #include "int8/executor.hpp"
+#include "int8/profile.hpp"
 
 using namespace intrain;
 
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
   app.add_option("--latency-images", latency_images, "images timed one at a time")->capture_default_str();
   app.add_flag("--reference", reference, "use the scalar reference kernels instead of the fast path");
   app.add_flag("--pixels", pixels, "feed raw 8-bit pixels (programs converted with --pixel-mean/--pixel-std)");
+  bool profile = false;
+  app.add_flag("--profile", profile, "also print each op's time at batch 1 (and at --batch-size)");
   CLI11_PARSE(app, argc, argv);
   try {
     const int8::Executor executor(int8::load_program(program_path), {!reference});
@@ -86,6 +89,10 @@ int main(int argc, char** argv) {
     std::printf("batch %lld: %.0f images/s\n", static_cast<long long>(batch_size), static_cast<double>(seen) / busy);
     if (!latencies.empty()) std::printf("batch 1 latency: p50 %.3f ms, p99 %.3f ms\n", pct(0.5), pct(0.99));
     std::printf("peak memory: %.0f MiB\n", peak_memory_mib());
+    if (profile) {
+      int8::print_profile(executor, 1);
+      if (batch_size > 1) int8::print_profile(executor, batch_size);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "intrain-infer: error: %s\n", e.what());
     return 1;

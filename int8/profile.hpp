@@ -1,13 +1,14 @@
 #pragma once
-// Per-op times of an int8 program on random input codes, as a table (the --profile of the
-// inference benchmarks).
+// Per-op times of an int8 program on random input codes, printed as a table: where the
+// time goes (intrain-infer --profile and the inference benchmarks' --profile).
 #include <cstdio>
 
+#include "core/generator.hpp"
 #include "int8/executor.hpp"
 
-namespace intrain::bench {
+namespace intrain::int8 {
 
-inline void print_int8_profile(const int8::Executor& executor, int64_t batch) {
+inline void print_profile(const Executor& executor, int64_t batch) {
   Generator g(3);
   const Shape in = executor.program().input_shape;
   Tensor codes = Tensor::empty({batch, in[0], in[1], in[2]}, DType::u8);
@@ -18,8 +19,8 @@ inline void print_int8_profile(const int8::Executor& executor, int64_t batch) {
   for (double s : seconds) total += s;
   std::printf("    int8 ops at batch %lld:\n", static_cast<long long>(batch));
   for (size_t i = 0; i < seconds.size(); ++i) {
-    const int8::Op& op = executor.program().ops[i];
-    std::printf("    op %2zu %-8s %-16s -> %-16s k%lld s%lld g%-4lld %8.1f us %5.1f%%\n", i, int8::op_kind_name(op.kind),
+    const Op& op = executor.program().ops[i];
+    std::printf("    op %2zu %-8s %-16s -> %-16s k%lld s%lld g%-4lld %8.1f us %5.1f%%\n", i, op_kind_name(op.kind),
                 shape_str(op.in_shape).c_str(), shape_str(op.out_shape).c_str(), static_cast<long long>(op.kernel),
                 static_cast<long long>(op.stride), static_cast<long long>(op.groups), 1e6 * seconds[i],
                 100 * seconds[i] / total);
@@ -27,4 +28,4 @@ inline void print_int8_profile(const int8::Executor& executor, int64_t batch) {
   std::printf("    total %.1f us\n", 1e6 * total);
 }
 
-}  // namespace intrain::bench
+}  // namespace intrain::int8
