@@ -1,6 +1,8 @@
 // Tensor construction, views that share storage, copies, conversions, printing and RNG.
 #include <doctest.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -198,4 +200,25 @@ TEST_CASE("dropout keeps the expectation and is the identity in eval") {
   CHECK(zeros == doctest::Approx(2500).epsilon(0.08));
   CHECK(mean(y).item() == doctest::Approx(1.0).epsilon(0.05));
   CHECK(dropout(x, 0.5f, false).same(x));
+}
+
+TEST_CASE("recycled large buffers come back zero-filled from empty(), sized from uninitialized()") {
+  // 2 MiB: through the block cache (core/storage.cpp). A freed, dirty block of the same
+  // size is handed out again; empty() must still give zeros.
+  const Shape big{512, 1024};
+  const void* first = nullptr;
+  {
+    Tensor t = Tensor::full(big, 7.0);
+    first = t.data<float>();
+  }
+  Tensor again = Tensor::empty(big);
+  if (!std::getenv("INTRAIN_CACHE_MIB")) CHECK(again.data<float>() == first);  // the same block, recycled
+  const float* p = again.data<float>();
+  bool all_zero = true;
+  for (int64_t i = 0, n = again.numel(); i < n; ++i) all_zero = all_zero && p[i] == 0.0f;
+  CHECK(all_zero);
+  Tensor raw = Tensor::uninitialized(big, DType::i32);
+  CHECK(raw.shape() == big);
+  CHECK(raw.dtype() == DType::i32);
+  CHECK(raw.is_contiguous());
 }
