@@ -1,11 +1,10 @@
 // Tensor construction, views that share storage, copies, conversions, printing and RNG.
 #include <doctest.h>
 
-#include <cstdlib>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <sstream>
 
 #include "core/ops.hpp"
