@@ -3,11 +3,9 @@
 // batch 64 (images/s) and batch 1 (median latency). bench/pytorch_int8_lenet.py measures
 // PyTorch's float and quantized engines the same way.
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <functional>
 
+#include "bench/timing.hpp"
 #include "core/autograd.hpp"
 #include "core/threads.hpp"
 #include "int8/executor.hpp"
@@ -16,22 +14,6 @@
 #include "train/checkpoint.hpp"
 
 using namespace intrain;
-
-namespace {
-
-// Best of several rounds of `iterations` calls, in seconds per call.
-double time_per_call(const std::function<void()>& call, int iterations) {
-  call();
-  double best = 1e30;
-  for (int round = 0; round < 5; ++round) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < iterations; ++i) call();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / iterations);
-  }
-  return best;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"LeNet inference: float engine vs int8 executor"};
@@ -51,10 +33,10 @@ int main(int argc, char** argv) {
     Generator gen(1);
     Tensor batch64 = Tensor::randn({64, in[0], in[1], in[2]}, gen), batch1 = Tensor::randn({1, in[0], in[1], in[2]}, gen);
     NoGradGuard no_grad;
-    const double float64 = time_per_call([&] { (*model)(batch64); }, 20);
-    const double int64 = time_per_call([&] { executor.run(batch64); }, 20);
-    const double float1 = time_per_call([&] { (*model)(batch1); }, 200);
-    const double int1 = time_per_call([&] { executor.run(batch1); }, 200);
+    const double float64 = bench::time_per_call([&] { (*model)(batch64); }, 20, 5);
+    const double int64 = bench::time_per_call([&] { executor.run(batch64); }, 20, 5);
+    const double float1 = bench::time_per_call([&] { (*model)(batch1); }, 200, 5);
+    const double int1 = bench::time_per_call([&] { executor.run(batch1); }, 200, 5);
     std::printf("%s inference, %d threads, int8 kernels: %s\n", model_name.c_str(), num_threads(),
                 int8::kernel_path_name(executor.kernel_path()));
     std::printf("batch 64: float %.0f images/s, int8 %.0f images/s (int8/float %.2fx)\n", 64 / float64, 64 / int64,

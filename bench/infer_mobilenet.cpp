@@ -6,12 +6,10 @@
 // bench/pytorch_mobilenet.py measures PyTorch's float and quantized engines the same way.
 //   build/bench/infer_mobilenet [--model SPEC]... [--photos DIR]
 #include <CLI/CLI.hpp>
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 
+#include "bench/timing.hpp"
 #include "core/autograd.hpp"
 #include "core/threads.hpp"
 #include "data/image_folder.hpp"
@@ -28,17 +26,6 @@ using namespace intrain;
 
 namespace {
 
-// Best of three rounds of `iterations` calls, in seconds per call.
-double time_per_call(const std::function<void()>& call, int iterations) {
-  call();
-  double best = 1e30;
-  for (int round = 0; round < 3; ++round) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < iterations; ++i) call();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / iterations);
-  }
-  return best;
-}
 
 // Random normal images standing in for photos when the sample is absent.
 class RandomImages : public data::Dataset {
@@ -65,16 +52,16 @@ void bench_model(const std::string& spec, const data::DatasetPtr& photos, const 
   NoGradGuard no_grad;
   std::printf("%s at 224x224, %d threads\n", spec.c_str(), num_threads());
   if (engines != "int8") {
-    const double float1 = time_per_call([&] { (*model)(batch1); }, 10);
-    const double float16 = time_per_call([&] { (*model)(batch16); }, 2);
+    const double float1 = bench::time_per_call([&] { (*model)(batch1); }, 10, 3);
+    const double float16 = bench::time_per_call([&] { (*model)(batch16); }, 2, 3);
     std::printf("  float: batch 1 %.2f ms, batch 16 %.0f images/s\n", 1e3 * float1, 16 / float16);
     // The same weights with batch norm and activations fused into the convolutions.
     nn::ModulePtr fused = models::make_model(spec, gen);
     fused->load_state_dict(model->state_dict());
     fused->eval();
     const int64_t convs = nn::fuse_for_inference(*fused);
-    const double fused1 = time_per_call([&] { (*fused)(batch1); }, 10);
-    const double fused16 = time_per_call([&] { (*fused)(batch16); }, 2);
+    const double fused1 = bench::time_per_call([&] { (*fused)(batch1); }, 10, 3);
+    const double fused16 = bench::time_per_call([&] { (*fused)(batch16); }, 2, 3);
     std::printf("  float, %lld convolutions fused (nn::fuse_for_inference): batch 1 %.2f ms, batch 16 %.0f images/s\n",
                 static_cast<long long>(convs), 1e3 * fused1, 16 / fused16);
   }
@@ -84,8 +71,8 @@ void bench_model(const std::string& spec, const data::DatasetPtr& photos, const 
   data::DataLoader loader(photos, {16, false, 0, false, 2, 2});
   quant::calibrate(*model, loader, 2);
   const int8::Executor executor(quant::convert(*model, {3, 224, 224}, spec));
-  const double int16 = time_per_call([&] { executor.run(batch16); }, 4);
-  const double int1 = time_per_call([&] { executor.run(batch1); }, 20);
+  const double int16 = bench::time_per_call([&] { executor.run(batch16); }, 4, 3);
+  const double int1 = bench::time_per_call([&] { executor.run(batch1); }, 20, 3);
 
   std::printf("  int8 (%s): batch 1 %.2f ms, batch 16 %.0f images/s\n", int8::kernel_path_name(executor.kernel_path()),
               1e3 * int1, 16 / int16);

@@ -3,11 +3,11 @@
 by eager-mode post-training quantization on each quantized engine this build has (onednn,
 fbgemm, qnnpack), with torch.set_num_threads(2): images/s at batch 64 and the median
 latency at batch 1. Benchmark-time only. Run: /usr/bin/python3 bench/pytorch_int8_lenet.py"""
-import time
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from pytorch_timing import timed  # bench/, the script's folder, is on sys.path
 
 
 class LeNet(nn.Module):
@@ -31,22 +31,11 @@ class LeNet(nn.Module):
         return self.dequant(self.fc2(x))
 
 
-def timed(fn, iterations):
-    fn()
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(iterations):
-            fn()
-        best = min(best, (time.perf_counter() - start) / iterations)
-    return best
-
-
 def report(name, model):
     batch64, batch1 = torch.randn(64, 1, 28, 28), torch.randn(1, 1, 28, 28)
     with torch.no_grad():
-        t64 = timed(lambda: model(batch64), 20)
-        t1 = timed(lambda: model(batch1), 200)
+        t64 = timed(lambda: model(batch64), 20, 5)
+        t1 = timed(lambda: model(batch1), 200, 5)
     print(f"pytorch {torch.__version__} {name}: batch 64 {64 / t64:.0f} images/s, batch 1 {1e3 * t1:.3f} ms")
 
 

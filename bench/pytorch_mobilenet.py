@@ -5,12 +5,12 @@ quantization on each quantized engine this build has (onednn, fbgemm, qnnpack). 
 latency and batch 16 throughput, timed as the C++ side times them (best of three rounds).
 MobileNetV1 is written out here (torchvision has none); MobileNetV2 is torchvision's
 quantizable one. Benchmark-time only. Run: /usr/bin/python3 bench/pytorch_mobilenet.py"""
-import time
-
 import torch
 import torch.nn as nn
 from torch.ao.quantization import DeQuantStub, QuantStub
 from torchvision.models.quantization import mobilenet_v2
+
+from pytorch_timing import timed  # bench/, the script's folder, is on sys.path
 
 
 def conv_bn_relu(cin, cout, stride, groups=1, kernel=3):
@@ -44,23 +44,12 @@ class MobileNetV1(nn.Module):
             torch.ao.quantization.fuse_modules(block, ["0", "1", "2"], inplace=True)
 
 
-def timed(fn, iterations):
-    fn()
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for _ in range(iterations):
-            fn()
-        best = min(best, (time.perf_counter() - start) / iterations)
-    return best
-
-
 def report(name, model):
     batch16, batch1 = torch.randn(16, 3, 224, 224), torch.randn(1, 3, 224, 224)
     parts = []
     with torch.no_grad():
-        for label, run in [("batch 1", lambda: f"{1e3 * timed(lambda: model(batch1), 20):.2f} ms"),
-                           ("batch 16", lambda: f"{16 / timed(lambda: model(batch16), 4):.0f} images/s")]:
+        for label, run in [("batch 1", lambda: f"{1e3 * timed(lambda: model(batch1), 20, 3):.2f} ms"),
+                           ("batch 16", lambda: f"{16 / timed(lambda: model(batch16), 4, 3):.0f} images/s")]:
             try:
                 parts.append(f"{label} {run()}")
             except RuntimeError as e:

@@ -5,16 +5,13 @@ step = forward, cross entropy, backward, SGD (momentum 0.9, weight decay 5e-4) o
 random batch, torch.set_num_threads(2). Benchmark-time only.
 Run: /usr/bin/python3 bench/pytorch_train_mobilenet.py [--steps N] [--batch-size B]"""
 import argparse
-import os
 import resource
-import sys
 import time
 
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_mobilenet import MobileNetV1  # noqa: E402
+from pytorch_mobilenet import MobileNetV1  # bench/, the script's folder, is on sys.path
 
 
 def main():

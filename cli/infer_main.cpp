@@ -17,19 +17,6 @@
 
 using namespace intrain;
 
-namespace {
-
-int64_t count_correct(const Tensor& logits, const Tensor& labels) {
-  const auto predicted = argmax(logits, 1).to_vector<int32_t>();
-  const int32_t* truth = labels.data<int32_t>();
-  int64_t right = 0;
-  for (size_t i = 0; i < predicted.size(); ++i) right += predicted[i] == truth[i];
-  return right;
-}
-
-}  // namespace
-
-
 int main(int argc, char** argv) {
   CLI::App app{"intrain-infer: run an int8 program on a dataset"};
   std::string program_path, dataset = "mnist", data_root = "data";
@@ -69,7 +56,7 @@ int main(int argc, char** argv) {
       const auto start = std::chrono::steady_clock::now();
       Tensor logits = pixels ? executor.run_pixels(raw) : executor.run(batch.images);
       busy += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      correct += count_correct(logits, batch.labels);
+      correct += count_top1_correct(logits, batch.labels);
       seen += batch.labels.numel();
     }
     data::DataLoader singles(test_set, {1, false, 0, false, 0, 1});

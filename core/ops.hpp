@@ -55,6 +55,8 @@ struct MaxResult {
 };
 MaxResult max(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);  // i32
+// How many rows of logits [N, C] have their largest value at the i32 label [N].
+int64_t count_top1_correct(const Tensor& logits, const Tensor& labels);
 
 // ---- activations (ops/activation.cpp) -----------------------------------------------------
 Tensor relu(const Tensor& x);

@@ -27,6 +27,15 @@ const char* kernel_path_name(KernelPath path) {
   return "?";
 }
 
+namespace {
+
+// The op's i-th requantization multiplier (per channel; average pooling has one, add three).
+FixedPointMultiplier multiplier_of(const Op& op, int64_t i) {
+  return {op.multiplier.data<int32_t>()[i], op.shift.data<int32_t>()[i]};
+}
+
+}  // namespace
+
 Executor::Executor(Program program, ExecutorOptions options) : program_(std::move(program)) {
   program_.validate();
   path_ = !options.fast ? KernelPath::reference
@@ -35,7 +44,6 @@ Executor::Executor(Program program, ExecutorOptions options) : program_(std::mov
                              : KernelPath::reference;
   nhwc_ = path_ != KernelPath::reference;
   fast_.resize(program_.ops.size());
-  multipliers_.resize(program_.ops.size());
   max_activation_ = shape_numel(program_.input_shape);
   int64_t depth = 0;  // of the saved-activation stack
   for (size_t i = 0; i < program_.ops.size(); ++i) {
@@ -43,10 +51,6 @@ Executor::Executor(Program program, ExecutorOptions options) : program_(std::mov
     max_activation_ = std::max(max_activation_, shape_numel(op.out_shape));
     depth += op.kind == OpKind::save ? 1 : op.kind == OpKind::add ? -1 : 0;
     max_saved_ = std::max(max_saved_, depth);
-    if (op.multiplier.defined()) {
-      const auto mult = op.multiplier.to_vector<int32_t>(), shift = op.shift.to_vector<int32_t>();
-      for (size_t c = 0; c < mult.size(); ++c) multipliers_[i].push_back({mult[c], shift[c]});
-    }
     if (!nhwc_ || (op.kind != OpKind::conv2d && op.kind != OpKind::linear)) continue;
     FastOp& f = fast_[i];
     const int64_t oc = op.out_shape[0];
@@ -85,8 +89,7 @@ void Executor::finish(const Op& op, int64_t channel, int32_t acc, uint8_t* code,
     *logit = static_cast<float>(acc) * op.output_scale.data<float>()[channel];
     return;
   }
-  const FixedPointMultiplier m{op.multiplier.data<int32_t>()[channel], op.shift.data<int32_t>()[channel]};
-  *code = requantize(acc, m, op.output_zero_point, op.clamp_min, op.clamp_max);
+  *code = requantize(acc, multiplier_of(op, channel), op.output_zero_point, op.clamp_min, op.clamp_max);
 }
 
 void Executor::run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const {
@@ -95,7 +98,7 @@ void Executor::run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_
   // Row blocks of the batch: one GEMM each, so the weights are read once per block.
   parallel_for(batch, 8, [&](int64_t begin, int64_t end) {
     const int64_t rows = end - begin;
-    std::vector<int32_t> acc(static_cast<size_t>(rows * oc));
+    std::vector<int32_t> acc;  // raw accumulators, when the GEMM does not write codes itself
     if (nhwc_) {
       const PackedWeights& pw = fast_[index].packed[0];
       std::vector<uint8_t> padded;
@@ -114,10 +117,12 @@ void Executor::run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_
         gemm(x, rows, pw.k_padded, pw.k_padded, oc, pw.data.data(), pw.bias.data(), 0, oc, to);
         return;
       }
+      acc.resize(static_cast<size_t>(rows * oc));
       to.acc = acc.data();
       to.ld = oc;
       gemm(x, rows, pw.k_padded, pw.k_padded, oc, pw.data.data(), pw.bias.data(), 0, oc, to);
     } else {
+      acc.resize(static_cast<size_t>(rows * oc));
       linear_acc_reference(rows, k, oc, in + begin * k, op.input_zero_point, op.weight.data<int8_t>(),
                            op.bias.data<int32_t>(), acc.data());
     }
@@ -134,8 +139,8 @@ void Executor::run_add(size_t index, const uint8_t* in, const uint8_t* saved, in
   p.a_zero_point = op.input_zero_point;
   p.b_zero_point = op.saved_zero_point;
   for (int i = 0; i < 3; ++i) {
-    p.multiplier[i] = multipliers_[index][static_cast<size_t>(i)].multiplier;
-    p.shift[i] = multipliers_[index][static_cast<size_t>(i)].shift;
+    p.multiplier[i] = op.multiplier.data<int32_t>()[i];
+    p.shift[i] = op.shift.data<int32_t>()[i];
   }
   p.zero_point = op.output_zero_point;
   p.lo = op.clamp_min;
@@ -155,7 +160,7 @@ void Executor::run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t*
   // Average: Σ (x − z) over the window requantized with M = s_x / (s_y · k²), the padding
   // counted in the window as in float (count_include_pad) and adding nothing in these units.
   auto average = [&](int32_t sum) {
-    return requantize(sum, multipliers_[index][0], op.output_zero_point, op.clamp_min, op.clamp_max);
+    return requantize(sum, multiplier_of(op, 0), op.output_zero_point, op.clamp_min, op.clamp_max);
   };
   // Output rows (image, oy) split over the threads; NHWC pools all channels of a pixel in
   // one pass over contiguous bytes, NCHW one plane at a time.
@@ -294,13 +299,8 @@ Tensor Executor::run_codes_contiguous(const uint8_t* codes, int64_t batch) const
   float* out = logits.data<float>();
   parallel_for(workers, 1, [&](int64_t begin, int64_t end) {
     for (int64_t worker = begin; worker < end; ++worker) {
-      // Allocated once per call and worker, through the tensor allocator (which recycles large blocks).
-      std::vector<Tensor> storage;
-      std::vector<uint8_t*> buffers;
-      for (int64_t i = 0; i < 2 + max_saved_; ++i) {
-        storage.push_back(Tensor::empty({slice * max_activation_}, DType::u8));
-        buffers.push_back(storage.back().data<uint8_t>());
-      }
+      std::vector<uint8_t*> buffers;  // once per call and worker
+      const std::vector<Tensor> storage = activation_buffers(slice, buffers);
       for (int64_t k = worker; k < slices; k += workers) {
         const int64_t start = k * slice, count = std::min(slice, batch - start);
         run_chunk(codes + start * per_example, count, out + start * classes, buffers);
@@ -310,20 +310,33 @@ Tensor Executor::run_codes_contiguous(const uint8_t* codes, int64_t batch) const
   return logits;
 }
 
-std::vector<double> Executor::profile_ops(const Tensor& codes_in, int repeats) const {
-  INTRAIN_CHECK(codes_in.defined() && codes_in.dtype() == DType::u8 && codes_in.dim() == 4 &&
-                    codes_in.shape()[1] == program_.input_shape[0] && codes_in.shape()[2] == program_.input_shape[1] &&
-                    codes_in.shape()[3] == program_.input_shape[2],
-                "int8 executor: profile_ops wants u8 codes [N, ", program_.input_shape[0], ", ", program_.input_shape[1],
-                ", ", program_.input_shape[2], "]");
-  const Tensor codes = codes_in.contiguous();
-  const int64_t batch = codes.size(0);
+std::vector<Tensor> Executor::activation_buffers(int64_t examples, std::vector<uint8_t*>& pointers) const {
+  // Through the tensor allocator (which recycles large blocks); not zeroed: every byte is
+  // written before it is read.
   std::vector<Tensor> storage;
-  std::vector<uint8_t*> buffers;
   for (int64_t i = 0; i < 2 + max_saved_; ++i) {
-    storage.push_back(Tensor::empty({batch * max_activation_}, DType::u8));
-    buffers.push_back(storage.back().data<uint8_t>());
+    storage.push_back(Tensor::uninitialized({examples * max_activation_}, DType::u8));
+    pointers.push_back(storage.back().data<uint8_t>());
   }
+  return storage;
+}
+
+Tensor Executor::checked_codes(const Tensor& codes_in) const {
+  INTRAIN_CHECK(codes_in.defined() && codes_in.dtype() == DType::u8, "int8 executor: input codes must be u8");
+  Tensor codes = codes_in.dim() == 3 ? codes_in.unsqueeze(0) : codes_in;
+  Shape expected{codes.size(0)};
+  expected.insert(expected.end(), program_.input_shape.begin(), program_.input_shape.end());
+  INTRAIN_CHECK(codes.shape() == expected, "int8 executor: input ", shape_str(codes_in.shape()),
+                " does not match the program's input [N, ", program_.input_shape[0], ", ", program_.input_shape[1], ", ",
+                program_.input_shape[2], "]");
+  return codes.contiguous();
+}
+
+std::vector<double> Executor::profile_ops(const Tensor& codes_in, int repeats) const {
+  const Tensor codes = checked_codes(codes_in);
+  const int64_t batch = codes.size(0);
+  std::vector<uint8_t*> buffers;
+  const std::vector<Tensor> storage = activation_buffers(batch, buffers);
   Tensor logits = Tensor::empty({batch, program_.num_outputs()});
   std::vector<double> best(program_.ops.size(), 1e30), seconds(program_.ops.size(), 0.0);
   for (int r = 0; r < repeats; ++r) {
@@ -334,15 +347,8 @@ std::vector<double> Executor::profile_ops(const Tensor& codes_in, int repeats) c
 }
 
 Tensor Executor::run_codes(const Tensor& codes_in) const {
-  INTRAIN_CHECK(codes_in.defined() && codes_in.dtype() == DType::u8, "int8 executor: input codes must be u8");
-  Tensor codes = codes_in.dim() == 3 ? codes_in.unsqueeze(0) : codes_in;
-  Shape expected{codes.size(0)};
-  expected.insert(expected.end(), program_.input_shape.begin(), program_.input_shape.end());
-  INTRAIN_CHECK(codes.shape() == expected, "int8 executor: input ", shape_str(codes_in.shape()),
-                " does not match the program's input [N, ", program_.input_shape[0], ", ", program_.input_shape[1], ", ",
-                program_.input_shape[2], "]");
-  Tensor c = codes.contiguous();
-  return run_codes_contiguous(c.data<uint8_t>(), c.size(0));
+  const Tensor codes = checked_codes(codes_in);
+  return run_codes_contiguous(codes.data<uint8_t>(), codes.size(0));
 }
 
 Tensor Executor::run_pixels(const Tensor& pixels) const {
@@ -371,7 +377,7 @@ Tensor Executor::run(const Tensor& input) const {
                 " does not match the program's input [N, ", program_.input_shape[0], ", ", program_.input_shape[1], ", ",
                 program_.input_shape[2], "]");
   // Input quantization: docs/quantization.md §1 with the program's input scale and zero point.
-  Tensor codes = Tensor::empty(x.shape(), DType::u8);
+  Tensor codes = Tensor::uninitialized(x.shape(), DType::u8);
   const float* px = x.data<float>();
   uint8_t* pc = codes.data<uint8_t>();
   parallel_for(x.numel(), 1 << 14, [&](int64_t begin, int64_t end) {

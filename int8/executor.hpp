@@ -65,12 +65,15 @@ class Executor {
   // One output value: acc (bias included) → a code, or a float logit when the op has output scales.
   void finish(const Op& op, int64_t channel, int32_t acc, uint8_t* code, float* logit) const;
   ChannelRequant channel_requant(const Op& op, int64_t first_channel = 0) const;
+  // The 2 + max_saved_ activation buffers run_chunk uses, for `examples` at a time.
+  std::vector<Tensor> activation_buffers(int64_t examples, std::vector<uint8_t*>& pointers) const;
+  // Input codes checked against the program's input shape: contiguous [N, C, H, W].
+  Tensor checked_codes(const Tensor& codes) const;
 
   Program program_;
   KernelPath path_;
   bool nhwc_ = false;  // the fast path's activation layout
   std::vector<FastOp> fast_;  // per op, on the fast path
-  std::vector<std::vector<FixedPointMultiplier>> multipliers_;  // per op: per channel; avg_pool 1; add 3
   int64_t max_activation_ = 0;  // elements per example, planned at load
   int64_t max_saved_ = 0;       // deepest stack of saved activations
 };

@@ -78,7 +78,6 @@ void Executor::run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uin
     ++tiles;
   }
   const int64_t tile_rows = (pixels + tiles - 1) / tiles;
-  const bool fused = f.vector_requant;  // requantized in the GEMM's epilogue
   const auto gemm = path_ == KernelPath::vnni ? gemm_vnni : gemm_avx2;
   parallel_for(batch * tiles * s.groups * chunks, 1, [&](int64_t begin, int64_t end) {
     std::vector<uint8_t> rows;
@@ -100,7 +99,7 @@ void Executor::run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uin
         lda = pw.k_padded;
       }
       GemmOutput to;
-      if (fused && !logits) {
+      if (f.vector_requant) {  // requantized in the GEMM's epilogue (never for logits)
         to.codes = out + (n * pixels + p0) * s.out_channels + g * ocg;
         to.requant = channel_requant(op, g * ocg);
         to.ld = s.out_channels;

@@ -1,13 +1,10 @@
 #include "nn/fuse.hpp"
 
-#include <cmath>
-
 #include "core/autograd.hpp"
 
 namespace intrain::nn {
 
-FusedConv2d::FusedConv2d(const Conv2d& conv, const std::vector<float>& scale, const std::vector<float>& shift,
-                         kernels::ConvActivation activation)
+FusedConv2d::FusedConv2d(const Conv2d& conv, const BatchNorm2d::Affine& bn, kernels::ConvActivation activation)
     : options_(conv.op_options()) {
   options_.activation = activation;
   NoGradGuard no_grad;
@@ -18,8 +15,9 @@ FusedConv2d::FusedConv2d(const Conv2d& conv, const std::vector<float>& scale, co
   float* pb = b.data<float>();
   const float* conv_bias = conv.bias.defined() ? conv.bias.contiguous().data<float>() : nullptr;
   for (int64_t c = 0; c < out; ++c) {
-    for (int64_t i = 0; i < per_channel; ++i) pw[c * per_channel + i] *= scale[static_cast<size_t>(c)];
-    pb[c] = (conv_bias ? conv_bias[c] : 0.0f) * scale[static_cast<size_t>(c)] + shift[static_cast<size_t>(c)];
+    const auto k = static_cast<size_t>(c);
+    for (int64_t i = 0; i < per_channel; ++i) pw[c * per_channel + i] *= bn.scale[k];
+    pb[c] = (conv_bias ? conv_bias[c] : 0.0f) * bn.scale[k] + bn.shift[k];
   }
   weight = register_parameter("weight", w);
   bias = register_parameter("bias", b);
@@ -47,21 +45,12 @@ int64_t fuse_for_inference(Module& module) {
       fused += fuse_for_inference(*child);
       continue;
     }
-    // Eval-mode batch norm: y = γ·(x − μ)/sqrt(σ² + ε) + β = scale·x + shift.
-    const auto mean = bn->running_mean.to_vector<float>(), var = bn->running_var.to_vector<float>();
-    const auto gamma = bn->weight.defined() ? bn->weight.to_vector<float>() : std::vector<float>(mean.size(), 1.0f);
-    const auto beta = bn->bias.defined() ? bn->bias.to_vector<float>() : std::vector<float>(mean.size(), 0.0f);
-    std::vector<float> scale(mean.size()), shift(mean.size());
-    for (size_t c = 0; c < mean.size(); ++c) {
-      scale[c] = gamma[c] / std::sqrt(var[c] + bn->eps);
-      shift[c] = beta[c] - mean[c] * scale[c];
-    }
     auto activation = kernels::ConvActivation::none;
     if (i + 2 < children.size()) {
       if (dynamic_cast<ReLU*>(children[i + 2].second.get())) activation = kernels::ConvActivation::relu;
       if (dynamic_cast<ReLU6*>(children[i + 2].second.get())) activation = kernels::ConvActivation::relu6;
     }
-    module.replace_child(name, std::make_shared<FusedConv2d>(*conv, scale, shift, activation));
+    module.replace_child(name, std::make_shared<FusedConv2d>(*conv, bn->eval_affine(), activation));
     module.replace_child(children[i + 1].first, std::make_shared<Identity>());
     if (activation != kernels::ConvActivation::none) module.replace_child(children[i + 2].first, std::make_shared<Identity>());
     i += activation != kernels::ConvActivation::none ? 2 : 1;

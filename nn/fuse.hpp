@@ -13,9 +13,8 @@ namespace intrain::nn {
 
 class FusedConv2d : public Module {
  public:
-  // scale/shift per output channel: y = activation(scale·conv(x, w) + scale·b + shift).
-  FusedConv2d(const Conv2d& conv, const std::vector<float>& scale, const std::vector<float>& shift,
-              kernels::ConvActivation activation);
+  // y = activation(bn(conv(x))): weights and bias scaled by bn.scale, bn.shift added to the bias.
+  FusedConv2d(const Conv2d& conv, const BatchNorm2d::Affine& bn, kernels::ConvActivation activation);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "FusedConv2d"; }
   std::string extra_repr() const override;

@@ -82,6 +82,18 @@ BatchNorm2d::BatchNorm2d(int64_t channels, float eps_, float momentum_, bool aff
   num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i32));
 }
 
+BatchNorm2d::Affine BatchNorm2d::eval_affine() const {
+  const auto mean = running_mean.to_vector<float>(), var = running_var.to_vector<float>();
+  const auto gamma = weight.defined() ? weight.to_vector<float>() : std::vector<float>(mean.size(), 1.0f);
+  const auto beta = bias.defined() ? bias.to_vector<float>() : std::vector<float>(mean.size(), 0.0f);
+  Affine a{std::vector<float>(mean.size()), std::vector<float>(mean.size())};
+  for (size_t c = 0; c < mean.size(); ++c) {
+    a.scale[c] = gamma[c] / std::sqrt(var[c] + eps);
+    a.shift[c] = beta[c] - mean[c] * a.scale[c];
+  }
+  return a;
+}
+
 Tensor BatchNorm2d::forward(const Tensor& x) {
   INTRAIN_CHECK(x.dim() == 4, "BatchNorm2d: expects [N, C, H, W], got ", shape_str(x.shape()));
   const bool batch_statistics = is_training() && !frozen_stats;

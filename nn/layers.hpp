@@ -49,6 +49,12 @@ class BatchNorm2d : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "BatchNorm2d"; }
   std::string extra_repr() const override;
+  // Eval mode as a per-channel affine map y = scale·x + shift: scale = γ/sqrt(σ² + ε),
+  // shift = β − μ·scale (running statistics), for folding into a preceding convolution.
+  struct Affine {
+    std::vector<float> scale, shift;
+  };
+  Affine eval_affine() const;
 
   Tensor weight, bias;               // [C], undefined without affine
   Tensor running_mean, running_var;  // buffers

@@ -12,6 +12,16 @@ namespace intrain::quant {
 
 namespace {
 
+// The executor's activations are u8 codes: signed codes q in [qmin, qmax] run as q − qmin,
+// the zero point moved by the same amount, s·(q − z) = s·((q − qmin) − (z − qmin)): the same
+// values exactly. Unsigned schemes (qmin = 0) are unchanged.
+struct UnsignedCodes {
+  int32_t zero_point, max;
+};
+UnsignedCodes as_unsigned(const QuantScheme& scheme, const QuantParams& params) {
+  return {params.zero_point.item<int32_t>() - scheme.qmin(), scheme.qmax() - scheme.qmin()};
+}
+
 struct ActivationState {
   float scale = 0;
   int32_t zero_point = 0;
@@ -134,9 +144,7 @@ class Converter {
     INTRAIN_CHECK(in_scheme.bits == 8, "convert: the network input is quantized to ", in_scheme.bits,
                   " bits; the int8 program takes 8-bit input codes");
     program_.input_scale = p.scale.item();
-    // Signed codes q in [−128, 127] become unsigned codes q + 128 with the zero point moved
-    // by the same 128: s·(q − z) = s·((q + 128) − (z + 128)), the same values exactly.
-    program_.input_zero_point = p.zero_point.item<int32_t>() - in_scheme.qmin();
+    program_.input_zero_point = as_unsigned(in_scheme, p).zero_point;  // signed codes q + 128
     act_ = {program_.input_scale, program_.input_zero_point, program_.input_shape};
     have_input_ = true;
   }
@@ -182,13 +190,11 @@ class Converter {
         auto* qbn = dynamic_cast<QuantBatchNorm*>(children[next].second.get());
         bn_output = qbn ? &qbn->quantizer() : nullptr;
         if (auto* bn = qbn ? &qbn->bn() : dynamic_cast<nn::BatchNorm2d*>(children[next].second.get())) {
-          const auto mean = bn->running_mean.to_vector<float>(), var = bn->running_var.to_vector<float>();
-          const auto gamma = bn->weight.defined() ? bn->weight.to_vector<float>() : std::vector<float>(mean.size(), 1.0f);
-          const auto beta = bn->bias.defined() ? bn->bias.to_vector<float>() : std::vector<float>(mean.size(), 0.0f);
+          const nn::BatchNorm2d::Affine bn_affine = bn->eval_affine();
           for (int64_t c = 0; c < out; ++c) {
             const auto k = static_cast<size_t>(c);
-            const float f = gamma[k] / std::sqrt(var[k] + bn->eps);
-            float_bias[k] = f * float_bias[k] + beta[k] - f * mean[k];
+            const float f = bn_affine.scale[k];
+            float_bias[k] = f * float_bias[k] + bn_affine.shift[k];
             if (wq.scale_free()) w.scales[k] *= f;  // SAT: the BN scale goes into the weight scale
           }
           ++next;
@@ -215,7 +221,8 @@ class Converter {
       const ActivationQuantizer& aq = qa ? qa->quantizer() : *bn_output;
       const QuantParams p = aq.params();
       const float out_scale = p.scale.item();
-      const int32_t out_zp = p.zero_point.item<int32_t>() - aq.scheme().qmin();  // unsigned codes (see input)
+      const UnsignedCodes codes = as_unsigned(aq.scheme(), p);
+      const int32_t out_zp = codes.zero_point;
       std::vector<double> multipliers;
       for (float s_w : w.scales) multipliers.push_back(static_cast<double>(act_.scale) * s_w / out_scale);
       set_multipliers(op, multipliers);
@@ -223,7 +230,7 @@ class Converter {
       // The ReLU (or ReLU6, or PACT's clip) is the clamp: codes from the zero point up.
       // Without an activation the whole range of the codes stays.
       op.clamp_min = qa ? out_zp : 0;
-      op.clamp_max = aq.scheme().qmax() - aq.scheme().qmin();
+      op.clamp_max = codes.max;
       if (qa && qa->is_relu6())
         op.clamp_max = std::min(op.clamp_max, out_zp + static_cast<int32_t>(std::floor(6.0f / out_scale)));
       act_ = {out_scale, out_zp, op.out_shape};
@@ -273,10 +280,10 @@ class Converter {
     const QuantParams out = qp.quantizer().params();
     const float out_scale = out.scale.item();
     op.input_zero_point = act_.zero_point;
-    // Signed codes run as unsigned ones, shifted by −qmin with the zero point (see the input).
-    op.output_zero_point = out.zero_point.item<int32_t>() - qp.quantizer().scheme().qmin();
+    const UnsignedCodes codes = as_unsigned(qp.quantizer().scheme(), out);
+    op.output_zero_point = codes.zero_point;
     op.clamp_min = 0;
-    op.clamp_max = qp.quantizer().scheme().qmax() - qp.quantizer().scheme().qmin();
+    op.clamp_max = codes.max;
     set_multipliers(op, {static_cast<double>(act_.scale) / (static_cast<double>(out_scale) * op.kernel * op.kernel)});
     act_ = {out_scale, op.output_zero_point, op.out_shape};
     program_.ops.push_back(op);
@@ -313,12 +320,11 @@ class Converter {
     set_multipliers(add, {s_a / twice_max, s_b / twice_max, twice_max / (static_cast<double>(1 << 20) * s_y)});
     add.input_zero_point = act_.zero_point;
     add.saved_zero_point = saved.zero_point;
-    // Signed codes run as unsigned ones, shifted by −qmin with the zero point (see the input).
-    const QuantScheme& out_scheme = qr.quantizer().scheme();
-    add.output_zero_point = out.zero_point.item<int32_t>() - out_scheme.qmin();
+    const UnsignedCodes codes = as_unsigned(qr.quantizer().scheme(), out);
+    add.output_zero_point = codes.zero_point;
     // An absorbed ReLU (ReLU6) is the clamp, as for convolutions.
     add.clamp_min = qr.activation() == QuantResidual::Activation::none ? 0 : add.output_zero_point;
-    add.clamp_max = out_scheme.qmax() - out_scheme.qmin();
+    add.clamp_max = codes.max;
     if (qr.activation() == QuantResidual::Activation::relu6)
       add.clamp_max = std::min(add.clamp_max, add.output_zero_point + static_cast<int32_t>(std::floor(6.0 / s_y)));
     act_ = {static_cast<float>(s_y), add.output_zero_point, add.out_shape};

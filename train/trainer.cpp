@@ -15,14 +15,6 @@ namespace intrain::train {
 
 namespace {
 
-int64_t count_correct(const Tensor& logits, const Tensor& labels) {
-  const auto predicted = argmax(logits, 1).to_vector<int32_t>();
-  const int32_t* truth = labels.data<int32_t>();
-  int64_t right = 0;
-  for (size_t i = 0; i < predicted.size(); ++i) right += predicted[i] == truth[i];
-  return right;
-}
-
 // Appends one epoch to metrics.jsonl and metrics.csv (with a header when the file is new).
 void append_metrics(const std::string& dir, const EpochResult& r) {
   const nlohmann::json line = {{"epoch", r.epoch},
@@ -116,7 +108,7 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
       images += n;
       {
         NoGradGuard no_grad;
-        correct += count_correct(logits.detach(), batch.labels);
+        correct += count_top1_correct(logits.detach(), batch.labels);
       }
       bar.update(images, loss_sum / static_cast<double>(images));
     }

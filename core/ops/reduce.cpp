@@ -188,4 +188,16 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   return max(x, dim, keepdim).indices;
 }
 
+int64_t count_top1_correct(const Tensor& logits, const Tensor& labels) {
+  INTRAIN_CHECK(labels.defined() && labels.dtype() == DType::i32 && labels.dim() == 1 && logits.dim() == 2 &&
+                    labels.size(0) == logits.size(0),
+                "count_top1_correct: expected logits [N, C] and i32 labels [N], got ", shape_str(logits.shape()), " and ",
+                shape_str(labels.shape()));
+  const auto predicted = argmax(logits, 1).to_vector<int32_t>();
+  const auto truth = labels.to_vector<int32_t>();
+  int64_t right = 0;
+  for (size_t i = 0; i < predicted.size(); ++i) right += predicted[i] == truth[i];
+  return right;
+}
+
 }  // namespace intrain
