@@ -1,17 +1,20 @@
-// int8 kernels, one thread: the executor's GEMM (VNNI and AVX2, codes out with the fused
-// requantization, or raw int32) against oneDNN's u8·s8→s32 GEMM and the scalar reference,
-// on the shapes of MobileNetV1-0.75's pointwise layers at 224x224 and LeNet's classifier;
-// the NHWC depthwise kernels (AVX-512, AVX2) and per-channel requantization against their
-// references.
-// GOP/s counts 2 operations per multiply-add.
+// int8 kernels, one thread, for every kernel table this CPU runs (int8/kernel_table.hpp):
+// the GEMM (codes out with the fused requantization, or raw int32) against oneDNN's
+// u8·s8→s32 GEMM, oneDNN's int8 convolution (NHWC, int32 out: the other way to reach AMX)
+// and the scalar reference, on the shapes of MobileNetV1-0.75's pointwise layers at 224x224,
+// ResNet-18's 3x3 convolutions as im2col GEMMs and LeNet's classifier; the NHWC depthwise
+// kernels and per-channel requantization against their references.
+// GOP/s counts 2 operations per multiply-add; peak% is against the table's int8 unit
+// (bench_peak: vpdpbusd for vnni, TDPBUSD tiles for amx), one core.
 #include <oneapi/dnnl/dnnl.h>
 
+#include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
 #include "bench/bench_util.hpp"
 #include "core/generator.hpp"
 #include "core/threads.hpp"
-#include "int8/kernels.hpp"
+#include "int8/kernel_table.hpp"
 #include "int8/requantize.hpp"
 
 using namespace intrain;
@@ -25,18 +28,17 @@ struct GemmCase {
 };
 
 const std::vector<GemmCase> kGemms = {
-    {"pw_112x112_24to48", 12544, 24, 48}, {"pw_56x56_96to96", 3136, 96, 96},   {"pw_28x28_192to192", 784, 192, 192},
-    {"pw_14x14_384to384", 196, 384, 384}, {"pw_7x7_768to768", 49, 768, 768},   {"lenet_fc1_b64", 64, 800, 500},
+    {"pw_112x112_24to48", 12544, 24, 48},    {"pw_56x56_96to96", 3136, 96, 96},
+    {"pw_28x28_192to192", 784, 192, 192},    {"pw_14x14_384to384", 196, 384, 384},
+    {"pw_7x7_768to768", 49, 768, 768},       {"r18_3x3_56x56_64to64", 3136, 576, 64},
+    {"r18_3x3_14x14_256to256", 196, 2304, 256}, {"lenet_fc1_b64", 64, 800, 500},
 };
-
-enum class Kernel { vnni, avx2, reference, onednn };
 
 struct Operands {
   std::vector<uint8_t> x;
   std::vector<int8_t> w;
   std::vector<int32_t> bias, multiplier, shift, acc;
   std::vector<uint8_t> codes;
-  PackedWeights packed;
 };
 
 Operands make_operands(const GemmCase& c) {
@@ -52,17 +54,23 @@ Operands make_operands(const GemmCase& c) {
   o.shift.assign(static_cast<size_t>(c.out), m.shift);
   o.acc.resize(static_cast<size_t>(c.rows * c.out));
   o.codes.resize(o.acc.size());
-  o.packed = pack_weights(o.w.data(), c.out, c.k, o.bias.data(), 7);
   return o;
 }
 
-void BM_int8_gemm(benchmark::State& state, GemmCase c, Kernel kernel, bool requantize) {
-  if ((kernel == Kernel::vnni && !vnni_available()) || (kernel == Kernel::avx2 && !avx2_available())) {
-    state.SkipWithError("not available on this CPU");
-    return;
-  }
+void report_gops(benchmark::State& state, const bench::LoopTimer& timer, double ops, const char* unit) {
+  const double gops = ops * static_cast<double>(state.iterations()) / timer.seconds() / 1e9;
+  state.counters["GOP/s"] = gops;
+  const double peak = unit ? bench::peak_int8_gops_per_core(unit) : 0.0;
+  if (peak > 0) state.counters["peak%"] = 100.0 * gops / peak;
+}
+
+void BM_table_gemm(benchmark::State& state, GemmCase c, const KernelTable* table, bool requantize) {
   set_num_threads(1);
   Operands o = make_operands(c);
+  const PackedWeights packed = table->pack(o.w.data(), c.out, c.k, o.bias.data(), 7);
+  // Rows of k_padded bytes, as the executor hands them over.
+  std::vector<uint8_t> x(static_cast<size_t>(c.rows * packed.k_padded), 7);
+  for (int64_t r = 0; r < c.rows; ++r) std::copy_n(o.x.data() + r * c.k, c.k, x.data() + r * packed.k_padded);
   GemmOutput to;
   to.ld = c.out;
   if (requantize) {
@@ -71,22 +79,9 @@ void BM_int8_gemm(benchmark::State& state, GemmCase c, Kernel kernel, bool requa
   } else {
     to.acc = o.acc.data();
   }
-  const int32_t zero = 0;
   auto run = [&] {
-    switch (kernel) {
-      case Kernel::vnni:
-      case Kernel::avx2:
-        (kernel == Kernel::vnni ? gemm_vnni : gemm_avx2)(o.x.data(), c.rows, c.k, o.packed.k_padded, c.out,
-                                                         o.packed.data.data(), o.packed.bias.data(), 0, c.out, to);
-        break;
-      case Kernel::reference:
-        linear_acc_reference(c.rows, c.k, c.out, o.x.data(), 7, o.w.data(), o.bias.data(), o.acc.data());
-        break;
-      case Kernel::onednn:  // C = (A − 7)·Bᵀ, row-major: x [rows][k], w [out][k]
-        dnnl_gemm_u8s8s32('N', 'T', 'F', c.rows, c.out, c.k, 1.0f, o.x.data(), c.k, 7, o.w.data(), c.k, 0, 0.0f,
-                          o.acc.data(), c.out, &zero);
-        break;
-    }
+    table->gemm(x.data(), c.rows, packed.k_padded, packed.k_padded, c.out, packed.data.data(), packed.bias.data(), 0,
+                c.out, to);
   };
   run();
   bench::LoopTimer timer;
@@ -94,15 +89,77 @@ void BM_int8_gemm(benchmark::State& state, GemmCase c, Kernel kernel, bool requa
     run();
     benchmark::ClobberMemory();
   }
-  state.counters["GOP/s"] = 2.0 * static_cast<double>(c.rows * c.k * c.out) * static_cast<double>(state.iterations()) /
-                            timer.seconds() / 1e9;
+  const std::string id = table->id;
+  report_gops(state, timer, 2.0 * static_cast<double>(c.rows * c.k * c.out),
+              id == "amx" ? "amx" : id == "vnni" ? "vnni" : nullptr);
 }
 
-void BM_depthwise(benchmark::State& state, int64_t size, int64_t channels, int64_t stride, Kernel which) {
-  if ((which == Kernel::vnni && !vnni_available()) || (which == Kernel::avx2 && !avx2_available())) {
-    state.SkipWithError("not available on this CPU");
-    return;
+void BM_reference_gemm(benchmark::State& state, GemmCase c) {
+  Operands o = make_operands(c);
+  bench::LoopTimer timer;
+  for (auto _ : state) {
+    linear_acc_reference(c.rows, c.k, c.out, o.x.data(), 7, o.w.data(), o.bias.data(), o.acc.data());
+    benchmark::ClobberMemory();
   }
+  report_gops(state, timer, 2.0 * static_cast<double>(c.rows * c.k * c.out), nullptr);
+}
+
+void BM_onednn_gemm(benchmark::State& state, GemmCase c) {
+  set_num_threads(1);
+  Operands o = make_operands(c);
+  const int32_t zero = 0;
+  auto run = [&] {  // C = (A − 7)·Bᵀ, row-major: x [rows][k], w [out][k]
+    dnnl_gemm_u8s8s32('N', 'T', 'F', c.rows, c.out, c.k, 1.0f, o.x.data(), c.k, 7, o.w.data(), c.k, 0, 0.0f,
+                      o.acc.data(), c.out, &zero);
+  };
+  run();
+  bench::LoopTimer timer;
+  for (auto _ : state) {
+    run();
+    benchmark::ClobberMemory();
+  }
+  report_gops(state, timer, 2.0 * static_cast<double>(c.rows * c.k * c.out), "amx");
+}
+
+// oneDNN's int8 convolution, NHWC u8 in, s32 out, weights in the layout it picks (reordered
+// once, outside the timing): what a convolution through oneDNN would cost before our
+// requantization. 1x1 for the pointwise shapes, 3x3 for ResNet's (rows = output pixels).
+void BM_onednn_conv(benchmark::State& state, GemmCase c, int64_t kernel, int64_t size) {
+  using namespace dnnl;
+  set_num_threads(1);
+  const int64_t channels = c.k / (kernel * kernel), pad = kernel / 2;
+  engine eng(engine::kind::cpu, 0);
+  stream strm(eng);
+  const memory::dims src_dims{1, channels, size, size}, w_dims{c.out, channels, kernel, kernel},
+      dst_dims{1, c.out, size, size};
+  const memory::desc src(src_dims, memory::data_type::u8, memory::format_tag::nhwc);
+  const memory::desc dst(dst_dims, memory::data_type::s32, memory::format_tag::nhwc);
+  const memory::desc w_any(w_dims, memory::data_type::s8, memory::format_tag::any);
+  convolution_forward::desc desc(prop_kind::forward_inference, algorithm::convolution_direct, src, w_any, dst, {1, 1},
+                                 {pad, pad}, {pad, pad});
+  convolution_forward::primitive_desc pd(desc, eng);
+  Operands o = make_operands({c.name, size * size, c.k, c.out});
+  std::vector<uint8_t> x(static_cast<size_t>(size * size * channels), 3);
+  memory src_m(src, eng, x.data()), dst_m(dst, eng, o.acc.data());
+  memory w_plain({w_dims, memory::data_type::s8, memory::format_tag::oihw}, eng, o.w.data());
+  memory w_m(pd.weights_desc(), eng);
+  reorder(w_plain, w_m).execute(strm, w_plain, w_m);
+  convolution_forward conv(pd);
+  auto run = [&] {
+    conv.execute(strm, {{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, w_m}, {DNNL_ARG_DST, dst_m}});
+    strm.wait();
+  };
+  run();
+  bench::LoopTimer timer;
+  for (auto _ : state) {
+    run();
+    benchmark::ClobberMemory();
+  }
+  state.SetLabel(pd.impl_info_str());
+  report_gops(state, timer, 2.0 * static_cast<double>(size * size * c.k * c.out), "amx");
+}
+
+void BM_depthwise(benchmark::State& state, int64_t size, int64_t channels, int64_t stride, const KernelTable* table) {
   Generator g(2);
   std::vector<uint8_t> x(static_cast<size_t>(size * size * channels));
   for (auto& v : x) v = static_cast<uint8_t>(g.next_u64());
@@ -112,23 +169,15 @@ void BM_depthwise(benchmark::State& state, int64_t size, int64_t channels, int64
   const ChannelRequant rq{mult.data(), shift.data(), 3, 3, 255};
   const int64_t out = (size + 2 - 3) / stride + 1;
   std::vector<uint8_t> y(static_cast<size_t>(out * out * channels));
-  const auto kernel = which == Kernel::vnni ? depthwise_nhwc_avx512
-                      : which == Kernel::avx2 ? depthwise_nhwc_avx2
-                                              : depthwise_nhwc_reference;
   bench::LoopTimer timer;
   for (auto _ : state) {
-    kernel(x.data(), size, size, channels, 3, stride, 1, out, 0, out, 9, w.data(), bias.data(), rq, y.data());
+    table->depthwise(x.data(), size, size, channels, 3, stride, 1, out, 0, out, 9, w.data(), bias.data(), rq, y.data());
     benchmark::ClobberMemory();
   }
-  state.counters["GOP/s"] =
-      2.0 * static_cast<double>(out * out * channels * 9) * static_cast<double>(state.iterations()) / timer.seconds() / 1e9;
+  report_gops(state, timer, 2.0 * static_cast<double>(out * out * channels * 9), nullptr);
 }
 
-void BM_requantize(benchmark::State& state, bool fast) {
-  if (fast && !vnni_available()) {
-    state.SkipWithError("no AVX-512 on this CPU");
-    return;
-  }
+void BM_requantize(benchmark::State& state, const KernelTable* table) {
   constexpr int64_t kChannels = 384, kPixels = 196;
   Generator g(3);
   std::vector<int32_t> acc(static_cast<size_t>(kChannels * kPixels));
@@ -137,34 +186,43 @@ void BM_requantize(benchmark::State& state, bool fast) {
   std::vector<int32_t> mult(kChannels, m.multiplier), shift(kChannels, m.shift);
   const ChannelRequant rq{mult.data(), shift.data(), 3, 3, 255};
   std::vector<uint8_t> out(acc.size());
-  const auto kernel = fast ? requantize_channels_avx512 : requantize_channels_reference;
   bench::LoopTimer timer;
   for (auto _ : state) {
-    for (int64_t p = 0; p < kPixels; ++p) kernel(acc.data() + p * kChannels, kChannels, rq, out.data() + p * kChannels);
+    for (int64_t p = 0; p < kPixels; ++p)
+      table->requantize(acc.data() + p * kChannels, kChannels, rq, out.data() + p * kChannels);
     benchmark::ClobberMemory();
   }
   state.counters["Gvalues/s"] = static_cast<double>(acc.size()) * static_cast<double>(state.iterations()) / timer.seconds() / 1e9;
 }
 
 int register_all() {
+  const auto tables = available_kernel_tables();
   for (const GemmCase& c : kGemms) {
     const std::string base = std::string("int8_gemm/") + c.name;
-    benchmark::RegisterBenchmark((base + "/vnni_codes").c_str(), BM_int8_gemm, c, Kernel::vnni, true);
-    benchmark::RegisterBenchmark((base + "/vnni_int32").c_str(), BM_int8_gemm, c, Kernel::vnni, false);
-    benchmark::RegisterBenchmark((base + "/onednn_int32").c_str(), BM_int8_gemm, c, Kernel::onednn, false);
-    benchmark::RegisterBenchmark((base + "/avx2_codes").c_str(), BM_int8_gemm, c, Kernel::avx2, true);
-    benchmark::RegisterBenchmark((base + "/reference_int32").c_str(), BM_int8_gemm, c, Kernel::reference, false);
+    for (const KernelTable* t : tables) {
+      benchmark::RegisterBenchmark((base + "/" + t->id + "_codes").c_str(), BM_table_gemm, c, t, true);
+      if (t != &scalar_kernel_table())
+        benchmark::RegisterBenchmark((base + "/" + t->id + "_int32").c_str(), BM_table_gemm, c, t, false);
+    }
+    benchmark::RegisterBenchmark((base + "/onednn_gemm_int32").c_str(), BM_onednn_gemm, c);
+    benchmark::RegisterBenchmark((base + "/reference_int32").c_str(), BM_reference_gemm, c);
   }
-  for (const auto& [which, suffix] : {std::pair{Kernel::vnni, "/avx512"}, std::pair{Kernel::avx2, "/avx2"},
-                                      std::pair{Kernel::reference, "/reference"}}) {
-    const std::string tail = suffix;
-    benchmark::RegisterBenchmark(("depthwise3x3/112x112x24" + tail).c_str(), BM_depthwise, 112, 24, 1, which);
-    benchmark::RegisterBenchmark(("depthwise3x3/56x56x96" + tail).c_str(), BM_depthwise, 56, 96, 1, which);
-    benchmark::RegisterBenchmark(("depthwise3x3/14x14x384" + tail).c_str(), BM_depthwise, 14, 384, 1, which);
-    benchmark::RegisterBenchmark(("depthwise3x3/28x28x192_s2" + tail).c_str(), BM_depthwise, 28, 192, 2, which);
+  // The same shapes as convolutions through oneDNN (1x1 at their feature-map size; 3x3 for ResNet's).
+  const struct { const GemmCase* gemm; int64_t kernel, size; } convs[] = {
+      {&kGemms[0], 1, 112}, {&kGemms[1], 1, 56}, {&kGemms[2], 1, 28}, {&kGemms[3], 1, 14},
+      {&kGemms[4], 1, 7},   {&kGemms[5], 3, 56}, {&kGemms[6], 3, 14}};
+  for (const auto& c : convs)
+    benchmark::RegisterBenchmark((std::string("int8_gemm/") + c.gemm->name + "/onednn_conv_int32").c_str(),
+                                 BM_onednn_conv, *c.gemm, c.kernel, c.size);
+  for (const KernelTable* t : tables) {
+    const std::string tail = std::string("/") + t->id;
+    benchmark::RegisterBenchmark(("depthwise3x3/112x112x24" + tail).c_str(), BM_depthwise, 112, 24, 1, t);
+    benchmark::RegisterBenchmark(("depthwise3x3/56x56x96" + tail).c_str(), BM_depthwise, 56, 96, 1, t);
+    benchmark::RegisterBenchmark(("depthwise3x3/14x14x384" + tail).c_str(), BM_depthwise, 14, 384, 1, t);
+    benchmark::RegisterBenchmark(("depthwise3x3/112x112x96_s2" + tail).c_str(), BM_depthwise, 112, 96, 2, t);
+    benchmark::RegisterBenchmark(("depthwise3x3/28x28x192_s2" + tail).c_str(), BM_depthwise, 28, 192, 2, t);
+    benchmark::RegisterBenchmark(("requantize/384x196" + tail).c_str(), BM_requantize, t);
   }
-  for (const bool fast : {true, false})
-    benchmark::RegisterBenchmark(fast ? "requantize/384x196/avx512" : "requantize/384x196/reference", BM_requantize, fast);
   return 0;
 }
 const int registered = register_all();

@@ -1,4 +1,4 @@
-// The measured FMA peak every other benchmark's peak% is relative to.
+// The measured FMA and int8 peaks every other benchmark's peak% is relative to.
 #include "bench/bench_util.hpp"
 #include "core/cpu_features.hpp"
 #include "core/threads.hpp"
@@ -12,5 +12,15 @@ static void BM_fma_peak_per_core(benchmark::State& state) {
   state.SetLabel(std::string("isa=") + isa_name(detected_isa()));
 }
 BENCHMARK(BM_fma_peak_per_core)->Iterations(1);
+
+// The int8 units the int8 GEMMs' peak% refer to (bench_int8).
+static void BM_int8_peak_per_core(benchmark::State& state, const char* unit) {
+  for (auto _ : state) benchmark::DoNotOptimize(bench::peak_int8_gops_per_core(unit));
+  const double peak = bench::peak_int8_gops_per_core(unit);
+  if (peak == 0) state.SkipWithError("this CPU has no such unit");
+  state.counters["GOP/s/core"] = peak;
+}
+BENCHMARK_CAPTURE(BM_int8_peak_per_core, vnni_vpdpbusd, "vnni")->Iterations(1);
+BENCHMARK_CAPTURE(BM_int8_peak_per_core, amx_tdpbusd, "amx")->Iterations(1);
 
 BENCHMARK_MAIN();

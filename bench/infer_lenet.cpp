@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
     const double float1 = bench::time_per_call([&] { (*model)(batch1); }, 200, 5);
     const double int1 = bench::time_per_call([&] { executor.run(batch1); }, 200, 5);
     std::printf("%s inference, %d threads, int8 kernels: %s\n", model_name.c_str(), num_threads(),
-                int8::kernel_path_name(executor.kernel_path()));
+                executor.kernels_name());
     std::printf("batch 64: float %.0f images/s, int8 %.0f images/s (int8/float %.2fx)\n", 64 / float64, 64 / int64,
                 float64 / int64);
     std::printf("batch 1:  float %.3f ms, int8 %.3f ms (int8/float %.2fx)\n", 1e3 * float1, 1e3 * int1, float1 / int1);

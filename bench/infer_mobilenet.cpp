@@ -74,7 +74,7 @@ void bench_model(const std::string& spec, const data::DatasetPtr& photos, const 
   const double int16 = bench::time_per_call([&] { executor.run(batch16); }, 4, 3);
   const double int1 = bench::time_per_call([&] { executor.run(batch1); }, 20, 3);
 
-  std::printf("  int8 (%s): batch 1 %.2f ms, batch 16 %.0f images/s\n", int8::kernel_path_name(executor.kernel_path()),
+  std::printf("  int8 (%s): batch 1 %.2f ms, batch 16 %.0f images/s\n", executor.kernels_name(),
               1e3 * int1, 16 / int16);
   if (profile) int8::print_profile(executor, 1);
 }

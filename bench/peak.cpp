@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "core/cpu_features.hpp"
 #include "core/threads.hpp"
@@ -10,14 +11,16 @@ namespace intrain::bench {
 
 float fma_loop_avx512(int64_t iterations);
 float fma_loop_avx2(int64_t iterations);
+int32_t vnni_loop(int64_t iterations);
+int32_t amx_loop(int64_t iterations);
 
 namespace {
 
 // Best of a few timed runs: the least-disturbed run is the closest to the real peak.
-double measure(float (*loop)(int64_t), double flops_per_iteration) {
-  constexpr int64_t kIterations = 20'000'000;
+template <typename Result>
+double measure(Result (*loop)(int64_t), double flops_per_iteration, int64_t kIterations = 20'000'000) {
   double best = 0;
-  volatile float sink = 0;
+  volatile Result sink = 0;
   for (int run = 0; run < 5; ++run) {
     auto start = std::chrono::steady_clock::now();
     sink = sink + loop(kIterations);
@@ -39,5 +42,14 @@ double peak_gflops_per_core() {
 }
 
 double peak_gflops() { return peak_gflops_per_core() * num_threads(); }
+
+double peak_int8_gops_per_core(const char* unit) {
+  static const double vnni = detected_isa() == Isa::avx512 && cpu_has_avx512_vnni()
+                                 ? measure(vnni_loop, 16 * 64 * 2)
+                                 : 0.0;
+  static const double amx = amx_permitted() ? measure(amx_loop, 4 * 16 * 16 * 64 * 2, 2'000'000) : 0.0;
+  const std::string u = unit;
+  return u == "amx" ? amx : u == "vnni" ? vnni : 0.0;
+}
 
 }  // namespace intrain::bench

@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
     auto pct = [&](double p) { return latencies[std::min(latencies.size() - 1, static_cast<size_t>(p * static_cast<double>(latencies.size())))]; };
     std::printf("%s on %s test: top-1 accuracy %.2f%% (%lld images)\n", program_path.c_str(), dataset.c_str(),
                 100.0 * static_cast<double>(correct) / static_cast<double>(seen), static_cast<long long>(seen));
-    std::printf("kernels: %s; %d threads; input: %s\n", int8::kernel_path_name(executor.kernel_path()), num_threads(),
+    std::printf("kernels: %s; %d threads; input: %s\n", executor.kernels_name(), num_threads(),
                 pixels ? "raw 8-bit pixels through the program's pixel table" : "normalized float images");
     std::printf("batch %lld: %.0f images/s\n", static_cast<long long>(batch_size), static_cast<double>(seen) / busy);
     if (!latencies.empty()) std::printf("batch 1 latency: p50 %.3f ms, p99 %.3f ms\n", pct(0.5), pct(0.99));

@@ -6,6 +6,12 @@
 
 #include "core/error.hpp"
 
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 namespace intrain {
 
 namespace {
@@ -58,6 +64,31 @@ void set_isa_limit(Isa limit) { isa_limit() = limit; }
 bool cpu_has_avx512_vnni() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512vnni");
+}
+
+bool cpu_has_amx_int8() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool tile = (edx >> 24) & 1, int8 = (edx >> 25) & 1;
+  if (!tile || !int8 || !__builtin_cpu_supports("avx512f")) return false;
+  // XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA): the OS manages the tile state.
+  unsigned lo = 0, hi = 0;
+  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return ((lo >> 17) & 3) == 3;
+}
+
+bool amx_permitted() {
+  static const bool permitted = [] {
+    if (!cpu_has_amx_int8()) return false;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    if (syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0) return true;
+    std::fprintf(stderr, "intrain: the CPU has AMX but the kernel refused its tile state (arch_prctl); "
+                         "int8 runs on AVX-512 VNNI\n");
+#endif
+    return false;
+  }();
+  return permitted;
 }
 
 }  // namespace intrain

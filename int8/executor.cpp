@@ -6,26 +6,10 @@
 #include <cstring>
 #include <memory>
 
-#include "core/cpu_features.hpp"
 #include "core/threads.hpp"
 #include "int8/requantize.hpp"
 
 namespace intrain::int8 {
-
-// The VNNI path also uses BMI2 (pdep, in the depthwise kernel), which every VNNI CPU has; checked all the same.
-bool vnni_available() {
-  return active_isa() == Isa::avx512 && cpu_has_avx512_vnni() && __builtin_cpu_supports("bmi2");
-}
-bool avx2_available() { return active_isa() >= Isa::avx2; }
-
-const char* kernel_path_name(KernelPath path) {
-  switch (path) {
-    case KernelPath::reference: return "scalar reference";
-    case KernelPath::avx2: return "AVX2";
-    case KernelPath::vnni: return "AVX-512 VNNI";
-  }
-  return "?";
-}
 
 namespace {
 
@@ -38,11 +22,7 @@ FixedPointMultiplier multiplier_of(const Op& op, int64_t i) {
 
 Executor::Executor(Program program, ExecutorOptions options) : program_(std::move(program)) {
   program_.validate();
-  path_ = !options.fast ? KernelPath::reference
-          : vnni_available() ? KernelPath::vnni
-          : avx2_available() ? KernelPath::avx2
-                             : KernelPath::reference;
-  nhwc_ = path_ != KernelPath::reference;
+  if (options.fast) kernels_ = options.kernels ? options.kernels : &best_kernel_table();
   fast_.resize(program_.ops.size());
   max_activation_ = shape_numel(program_.input_shape);
   int64_t depth = 0;  // of the saved-activation stack
@@ -51,31 +31,41 @@ Executor::Executor(Program program, ExecutorOptions options) : program_(std::mov
     max_activation_ = std::max(max_activation_, shape_numel(op.out_shape));
     depth += op.kind == OpKind::save ? 1 : op.kind == OpKind::add ? -1 : 0;
     max_saved_ = std::max(max_saved_, depth);
-    if (!nhwc_ || (op.kind != OpKind::conv2d && op.kind != OpKind::linear)) continue;
+    if (!kernels_) continue;
     FastOp& f = fast_[i];
+    f.kernels = kernels_;
+    if (op.kind == OpKind::add) {
+      if (!vector_requantizable(op.multiplier.data<int32_t>(), op.shift.data<int32_t>(), 3))
+        f.kernels = &scalar_kernel_table();
+      continue;
+    }
+    if (op.kind != OpKind::conv2d && op.kind != OpKind::linear) continue;
     const int64_t oc = op.out_shape[0];
     f.vector_requant = !op.output_scale.defined() &&
                        vector_requantizable(op.multiplier.data<int32_t>(), op.shift.data<int32_t>(), oc);
     if (op.kind == OpKind::linear) {
-      f.packed.push_back(pack_weights(op.weight.data<int8_t>(), oc, op.in_shape[0], op.bias.data<int32_t>(),
-                                      op.input_zero_point));
+      f.packed.push_back(kernels_->pack(op.weight.data<int8_t>(), oc, op.in_shape[0], op.bias.data<int32_t>(),
+                                        op.input_zero_point));
       continue;
     }
     const int64_t channels = op.in_shape[0], icg = channels / op.groups, ocg = oc / op.groups;
     const int64_t taps = op.kernel * op.kernel;
     f.depthwise = icg == 1 && ocg == 1 && !op.output_scale.defined();
-    if (f.depthwise) {  // [channel][tap] → [tap][channel], as int32 for the vector multiply
+    if (f.depthwise) {
+      if (!f.vector_requant || channels % kernels_->depthwise_channel_multiple != 0) f.kernels = &scalar_kernel_table();  // [channel][tap] → [tap][channel], as int32 for the vector multiply
       const int8_t* w = op.weight.data<int8_t>();
       f.depthwise_weights.resize(static_cast<size_t>(taps * channels));
       for (int64_t c = 0; c < channels; ++c)
         for (int64_t t = 0; t < taps; ++t) f.depthwise_weights[static_cast<size_t>(t * channels + c)] = w[c * taps + t];
       continue;
     }
-    f.direct = op.kernel == 1 && op.stride == 1 && op.padding == 0 && op.groups == 1 && channels % 4 == 0;
     const std::vector<int8_t> w = weights_to_nhwc(op.weight.data<int8_t>(), oc, icg, op.kernel);
     for (int64_t g = 0; g < op.groups; ++g)
-      f.packed.push_back(pack_weights(w.data() + g * ocg * taps * icg, ocg, taps * icg,
-                                      op.bias.data<int32_t>() + g * ocg, op.input_zero_point));
+      f.packed.push_back(kernels_->pack(w.data() + g * ocg * taps * icg, ocg, taps * icg,
+                                        op.bias.data<int32_t>() + g * ocg, op.input_zero_point));
+    // The activation rows themselves are the GEMM's rows when they hold exactly k_padded bytes.
+    f.direct = op.kernel == 1 && op.stride == 1 && op.padding == 0 && op.groups == 1 &&
+               f.packed[0].k_padded == channels;
   }
 }
 
@@ -99,7 +89,7 @@ void Executor::run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_
   parallel_for(batch, 8, [&](int64_t begin, int64_t end) {
     const int64_t rows = end - begin;
     std::vector<int32_t> acc;  // raw accumulators, when the GEMM does not write codes itself
-    if (nhwc_) {
+    if (kernels_) {
       const PackedWeights& pw = fast_[index].packed[0];
       std::vector<uint8_t> padded;
       const uint8_t* x = in + begin * k;
@@ -109,7 +99,7 @@ void Executor::run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_
         x = padded.data();
       }
       GemmOutput to;
-      const auto gemm = path_ == KernelPath::vnni ? gemm_vnni : gemm_avx2;
+      const GemmFn gemm = kernels_->gemm;
       if (fast_[index].vector_requant) {  // codes straight from the GEMM
         to.codes = out + begin * oc;
         to.requant = channel_requant(op);
@@ -145,10 +135,10 @@ void Executor::run_add(size_t index, const uint8_t* in, const uint8_t* saved, in
   p.zero_point = op.output_zero_point;
   p.lo = op.clamp_min;
   p.hi = op.clamp_max;
-  const bool vector = path_ == KernelPath::vnni && vector_requantizable(p.multiplier, p.shift, 3);
+  const AddFn add = kernels_ ? fast_[index].kernels->add : add_reference;
   const int64_t n = batch * shape_numel(op.in_shape);
   parallel_for(n, 1 << 14, [&](int64_t begin, int64_t end) {
-    (vector ? add_avx512 : add_reference)(in + begin, saved + begin, end - begin, p, out + begin);
+    add(in + begin, saved + begin, end - begin, p, out + begin);
   });
 }
 
@@ -164,14 +154,15 @@ void Executor::run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t*
   };
   // Output rows (image, oy) split over the threads; NHWC pools all channels of a pixel in
   // one pass over contiguous bytes, NCHW one plane at a time.
-  const auto max_nhwc = path_ == KernelPath::vnni ? max_pool_nhwc_avx512 : max_pool_nhwc_reference;
+  const bool nhwc = kernels_ != nullptr;
+  const MaxPoolFn max_nhwc = nhwc ? kernels_->max_pool : max_pool_nhwc_reference;
   parallel_for(batch * oh, 4, [&](int64_t begin, int64_t end) {
     std::vector<int32_t> acc(static_cast<size_t>(c));
     for (int64_t row = begin; row < end; ++row) {
       const int64_t n = row / oh, oy = row % oh;
       const uint8_t* x = in + n * c * h * w;
       uint8_t* y = out + n * c * oh * ow;
-      if (nhwc_ && max) {
+      if (nhwc && max) {
         max_nhwc(x, h, w, c, op.kernel, op.stride, op.padding, ow, oy, oy + 1, y);
         continue;
       }
@@ -180,7 +171,7 @@ void Executor::run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t*
       for (int64_t ox = 0; ox < ow; ++ox) {
         const int64_t x0 = ox * op.stride - op.padding;
         const int64_t xa = std::max<int64_t>(x0, 0), xb = std::min(x0 + op.kernel, w);
-        if (nhwc_) {  // average pooling: channel sums over the window, then requantized
+        if (nhwc) {  // average pooling: channel sums over the window, then requantized
           std::fill(acc.begin(), acc.end(), 0);
           for (int64_t iy = ya; iy < yb; ++iy)
             for (int64_t ix = xa; ix < xb; ++ix) {
@@ -236,7 +227,7 @@ void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits, std
   buffers.pop_back();
   std::vector<uint8_t*> saved;
   const Shape& input = program_.input_shape;
-  if (nhwc_)
+  if (kernels_)
     transpose_examples(codes, batch, input[0], input[1] * input[2], cur);
   else
     std::memcpy(cur, codes, static_cast<size_t>(batch * shape_numel(input)));
@@ -252,7 +243,7 @@ void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits, std
     switch (op.kind) {
       case OpKind::flatten:
         // NCHW: the same bytes under a new shape. NHWC: back to the program's (C, H, W) order.
-        if (!nhwc_ || op.in_shape[1] * op.in_shape[2] == 1) continue;
+        if (!kernels_ || op.in_shape[1] * op.in_shape[2] == 1) continue;
         transpose_examples(cur, batch, op.in_shape[1] * op.in_shape[2], op.in_shape[0], next);
         break;
       case OpKind::save:
@@ -269,7 +260,7 @@ void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits, std
       case OpKind::max_pool:
       case OpKind::avg_pool: run_pool(i, cur, batch, next); break;
       case OpKind::conv2d:
-        if (nhwc_)
+        if (kernels_)
           run_conv_fast(i, cur, batch, next, out_logits);
         else
           run_conv_reference(i, cur, batch, next, out_logits);

@@ -7,18 +7,16 @@
 //   Tensor logits = exe.run(images);  // [N, C, H, W] f32 → [N, classes] f32
 #include <vector>
 
-#include "int8/kernels.hpp"
+#include "int8/kernel_table.hpp"
 #include "int8/requantize.hpp"
 #include "int8/program.hpp"
 
 namespace intrain::int8 {
 
 struct ExecutorOptions {
-  bool fast = true;  // the fastest kernels the CPU has (AVX-512 VNNI, else AVX2); false: the scalar reference
+  bool fast = true;  // NHWC through a kernel table; false: the NCHW scalar reference (the definition)
+  const KernelTable* kernels = nullptr;  // the fast path's table; nullptr: best_kernel_table()
 };
-
-enum class KernelPath { reference, avx2, vnni };
-const char* kernel_path_name(KernelPath path);
 
 class Executor {
  public:
@@ -37,8 +35,11 @@ class Executor {
   std::vector<double> profile_ops(const Tensor& codes, int repeats = 5) const;
 
   const Program& program() const { return program_; }
-  bool uses_fast_path() const { return path_ != KernelPath::reference; }
-  KernelPath kernel_path() const { return path_; }
+  bool uses_fast_path() const { return kernels_ != nullptr; }
+  // The fast path's kernel table, or nullptr on the reference path.
+  const KernelTable* kernels() const { return kernels_; }
+  // For people: the table's name, or "NCHW reference".
+  const char* kernels_name() const { return kernels_ ? kernels_->name : "NCHW reference"; }
 
  private:
   // What the fast path prepares per op at load: packed weights and kernel choices.
@@ -48,6 +49,9 @@ class Executor {
     bool depthwise = false;      // one input and one output channel per group, codes out
     bool direct = false;         // 1x1, stride 1, no padding, channels % 4 == 0: GEMM on the activation itself
     bool vector_requant = false;  // every channel's multiplier fits the vector requantization
+    // The table for this op's non-GEMM kernels: the executor's, or the scalar one where the
+    // vector kernels cannot take the op (multipliers, channel counts).
+    const KernelTable* kernels = nullptr;
   };
 
   // Runs layer by layer over a slice of the batch (so linear layers are one GEMM over the
@@ -71,8 +75,7 @@ class Executor {
   Tensor checked_codes(const Tensor& codes) const;
 
   Program program_;
-  KernelPath path_;
-  bool nhwc_ = false;  // the fast path's activation layout
+  const KernelTable* kernels_ = nullptr;  // the fast path's table (activations NHWC), or the NCHW reference
   std::vector<FastOp> fast_;  // per op, on the fast path
   int64_t max_activation_ = 0;  // elements per example, planned at load
   int64_t max_saved_ = 0;       // deepest stack of saved activations

@@ -40,10 +40,7 @@ void Executor::run_depthwise_fast(size_t index, const uint8_t* in, int64_t batch
   const FastOp& f = fast_[index];
   const ConvShape s = conv_shape(op);
   const int64_t oh = s.out_h(), ow = s.out_w();
-  const auto kernel = !f.vector_requant                                  ? depthwise_nhwc_reference
-                      : path_ == KernelPath::vnni                          ? depthwise_nhwc_avx512
-                      : path_ == KernelPath::avx2 && s.channels % 8 == 0 ? depthwise_nhwc_avx2
-                                                                           : depthwise_nhwc_reference;
+  const DepthwiseFn kernel = f.kernels->depthwise;  // the scalar one where the vector kernels cannot take the op
   const ChannelRequant rq = channel_requant(op);
   // Output rows of every image split over the threads.
   parallel_for(batch * oh, 1, [&](int64_t begin, int64_t end) {
@@ -66,19 +63,24 @@ void Executor::run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uin
   const int64_t in_size = shape_numel(op.in_shape);
   // Tasks: (image, tile of output pixels, group, chunk of output channels), at least four
   // per thread and a multiple of the thread count where the layer allows it, so that the
-  // threads finish together: channel chunks (multiples of 64) first, for layers with few
-  // pixels (batch 1, 14x14), then smaller pixel tiles (down to 24 rows).
+  // threads finish together: channel chunks (multiples of the table's channel block) first,
+  // for layers with few pixels (batch 1, 14x14), then smaller pixel tiles (down to a quarter
+  // of the table's preferred rows), rounded to its row block.
+  const KernelTable& kt = *kernels_;
   const int64_t threads = num_threads(), want = 4 * threads;
-  int64_t tiles = (pixels + 95) / 96;
-  const int64_t blocks64 = (ocg + 63) / 64, images = batch * s.groups;
-  const int64_t chunks = std::clamp<int64_t>((want + images * tiles - 1) / (images * tiles), 1, blocks64);
-  const int64_t chunk_oc = (blocks64 + chunks - 1) / chunks * 64;
+  const int64_t min_rows = std::max(kt.gemm_row_block, kt.gemm_rows / 4);
+  int64_t tiles = (pixels + kt.gemm_rows - 1) / kt.gemm_rows;
+  const int64_t cb = kt.gemm_channel_block, blocks = (ocg + cb - 1) / cb, images = batch * s.groups;
+  const int64_t chunks = std::clamp<int64_t>((want + images * tiles - 1) / (images * tiles), 1, blocks);
+  const int64_t chunk_oc = (blocks + chunks - 1) / chunks * cb;
   while (images * tiles * chunks % threads != 0 || images * tiles * chunks < want) {
-    if ((pixels + tiles) / (tiles + 1) < 24) break;
+    if ((pixels + tiles) / (tiles + 1) < min_rows) break;
     ++tiles;
   }
-  const int64_t tile_rows = (pixels + tiles - 1) / tiles;
-  const auto gemm = path_ == KernelPath::vnni ? gemm_vnni : gemm_avx2;
+  const int64_t rb = kt.gemm_row_block;
+  const int64_t tile_rows = ((pixels + tiles - 1) / tiles + rb - 1) / rb * rb;
+  tiles = (pixels + tile_rows - 1) / tile_rows;
+  const GemmFn gemm = kt.gemm;
   parallel_for(batch * tiles * s.groups * chunks, 1, [&](int64_t begin, int64_t end) {
     std::vector<uint8_t> rows;
     std::vector<int32_t> acc;

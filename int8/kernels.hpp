@@ -27,9 +27,6 @@ void conv2d_acc_reference(const ConvShape& s, const uint8_t* x, int32_t zp, cons
 void linear_acc_reference(int64_t rows, int64_t in, int64_t out, const uint8_t* x, int32_t zp, const int8_t* w,
                           const int32_t* bias, int32_t* acc);
 
-bool vnni_available();
-bool avx2_available();
-
 // ---- GEMM ---------------------------------------------------------------------------------
 // Weights packed for the fast GEMMs: blocks of 16 output channels × 4 consecutive k,
 // zero-padded; the bias already holds −zp·Σ_k w so the kernels multiply raw codes.
@@ -39,6 +36,14 @@ struct PackedWeights {
   std::vector<int32_t> bias;
 };
 PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp);
+// The same layout with k padded to `k_padded` (a multiple of 4, at least k).
+PackedWeights pack_weights_padded(const int8_t* w, int64_t out, int64_t k, int64_t k_padded, const int32_t* bias,
+                                  int32_t zp);
+// For the AMX GEMM: k padded so that it splits into equal steps of at most 64 bytes (one
+// tile's row); the layout is the same, so the VNNI kernel reads these weights too.
+PackedWeights pack_weights_amx(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp);
+// The AMX GEMM's K step (bytes) for a k_padded, or 0 when k_padded does not split evenly.
+int64_t amx_k_step(int64_t k_padded);
 
 // Per-output-channel requantization (requantize.hpp), fused into the kernels that write codes.
 // Vector kernels take it only when every channel has 0 <= shift <= 30 and a positive
@@ -68,6 +73,15 @@ void gemm_vnni(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, in
                const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output);
 void gemm_avx2(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, int64_t out, const int8_t* packed,
                const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output);
+// AMX-INT8 (TDPBUSD on 16-row tiles): blocks of 32 rows × 32 channels in four accumulator
+// tiles, requantized from a 1 KiB int32 scratch per tile in the epilogue; rows past the last
+// 16-row tile, and weights whose k_padded amx_k_step cannot split, go to gemm_vnni. Needs
+// amx_permitted().
+void gemm_amx(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, int64_t out, const int8_t* packed,
+              const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output);
+// The plain-loop twin over the same packed layout (the scalar table's GEMM).
+void gemm_scalar(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, int64_t out, const int8_t* packed,
+                 const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output);
 
 // ---- NHWC convolution helpers ------------------------------------------------------------
 // Rows [p_begin, p_end) of output pixels (p = oy·out_w + ox) of one NHWC image, gathered

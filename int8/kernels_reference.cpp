@@ -158,11 +158,12 @@ void depthwise_nhwc_reference(const uint8_t* x, int64_t height, int64_t width, i
     }
 }
 
-PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp) {
+PackedWeights pack_weights_padded(const int8_t* w, int64_t out, int64_t k, int64_t k_padded, const int32_t* bias,
+                                  int32_t zp) {
   PackedWeights p;
   p.out = out;
   p.k = k;
-  p.k_padded = (k + 3) / 4 * 4;
+  p.k_padded = k_padded;
   const int64_t blocks = (out + 15) / 16;
   p.data.assign(static_cast<size_t>(blocks * p.k_padded * 16), 0);
   p.bias.assign(static_cast<size_t>(out), 0);
@@ -177,6 +178,44 @@ PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_
     p.bias[static_cast<size_t>(o)] = bias[o] - zp * row_sum;
   }
   return p;
+}
+
+PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp) {
+  return pack_weights_padded(w, out, k, (k + 3) / 4 * 4, bias, zp);
+}
+
+int64_t amx_k_step(int64_t k_padded) {
+  // Steps of up to 16 groups of 4 bytes; a few more steps than the fewest, if that makes
+  // them equal, beats padding k (every step is one TDPBUSD whatever its width).
+  const int64_t groups = k_padded / 4, fewest = (groups + 15) / 16;
+  if (k_padded % 4 != 0 || groups == 0) return 0;
+  for (int64_t steps = fewest; steps <= 2 * fewest; ++steps)
+    if (groups % steps == 0) return 4 * (groups / steps);
+  return 0;
+}
+
+PackedWeights pack_weights_amx(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp) {
+  int64_t k_padded = (k + 3) / 4 * 4;
+  while (amx_k_step(k_padded) == 0) k_padded += 4;  // ends at the latest at a multiple of 64
+  return pack_weights_padded(w, out, k, k_padded, bias, zp);
+}
+
+void gemm_scalar(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, int64_t out, const int8_t* packed,
+                 const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output) {
+  const int64_t groups = k_padded / 4;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t oc = oc_begin; oc < oc_end && oc < out; ++oc) {
+      const int8_t* w = packed + (oc / 16) * groups * 64 + (oc % 16) * 4;
+      int32_t sum = bias[oc];
+      for (int64_t j = 0; j < k_padded; ++j) sum += static_cast<int32_t>(x[r * lda + j]) * w[(j / 4) * 64 + j % 4];
+      if (output.codes) {
+        const ChannelRequant& rq = output.requant;
+        output.codes[r * output.ld + oc] =
+            requantize(sum, {rq.multiplier[oc], rq.shift[oc]}, rq.zero_point, rq.lo, rq.hi);
+      } else {
+        output.acc[r * output.ld + oc] = sum;
+      }
+    }
 }
 
 }  // namespace intrain::int8

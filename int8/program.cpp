@@ -17,8 +17,7 @@ using json = nlohmann::json;
 const char* kMetadataKey = "intrain_int8_program";
 
 OpKind parse_kind(const std::string& s) {
-  for (OpKind k : {OpKind::conv2d, OpKind::linear, OpKind::max_pool, OpKind::avg_pool, OpKind::flatten, OpKind::save,
-                   OpKind::add, OpKind::swap})
+  for (OpKind k : kOpKinds)
     if (s == op_kind_name(k)) return k;
   throw Error("int8 program: unknown op kind '" + s + "'");
 }
@@ -65,14 +64,10 @@ void expect_tensor(const Tensor& t, DType dtype, const Shape& shape, size_t inde
 
 const char* op_kind_name(OpKind kind) {
   switch (kind) {
-    case OpKind::conv2d: return "conv2d";
-    case OpKind::linear: return "linear";
-    case OpKind::max_pool: return "max_pool";
-    case OpKind::avg_pool: return "avg_pool";
-    case OpKind::flatten: return "flatten";
-    case OpKind::save: return "save";
-    case OpKind::add: return "add";
-    case OpKind::swap: return "swap";
+#define INTRAIN_INT8_NAME_CASE(name) \
+  case OpKind::name: return #name;
+    INTRAIN_INT8_OP_KINDS(INTRAIN_INT8_NAME_CASE)
+#undef INTRAIN_INT8_NAME_CASE
   }
   return "?";
 }

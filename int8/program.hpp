@@ -19,7 +19,14 @@ constexpr int kProgramVersion = 3;  // 2: save/add ops, requantized average pool
 // save pushes the current activation on a stack; swap exchanges the current activation
 // with the top of the stack (to run a projection shortcut on the saved input); add pops the
 // top and adds it to the current one (a residual connection), requantizing both.
-enum class OpKind { conv2d, linear, max_pool, avg_pool, flatten, save, add, swap };
+// The one list of op kinds: the enum, the names files use and the parser come from it.
+#define INTRAIN_INT8_OP_KINDS(X) X(conv2d) X(linear) X(max_pool) X(avg_pool) X(flatten) X(save) X(add) X(swap)
+#define INTRAIN_INT8_ENUM_ENTRY(name) name,
+enum class OpKind { INTRAIN_INT8_OP_KINDS(INTRAIN_INT8_ENUM_ENTRY) };
+#define INTRAIN_INT8_KIND_ENTRY(name) OpKind::name,
+inline constexpr OpKind kOpKinds[] = {INTRAIN_INT8_OP_KINDS(INTRAIN_INT8_KIND_ENTRY)};
+#undef INTRAIN_INT8_ENUM_ENTRY
+#undef INTRAIN_INT8_KIND_ENTRY
 const char* op_kind_name(OpKind kind);
 
 struct Op {

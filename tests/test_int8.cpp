@@ -3,6 +3,7 @@
 // between a fake-quantized model and its converted program.
 #include <doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,20 @@
 using namespace intrain;
 using namespace intrain::int8;
 using intrain::testing::TempDir;
+
+namespace {
+
+// Every kernel table this CPU runs, with a line for each one it cannot (so a log shows what
+// was not exercised here).
+std::vector<const KernelTable*> tables_to_test() {
+  const auto available = available_kernel_tables();
+  for (const KernelTable* t : kernel_tables())
+    if (std::find(available.begin(), available.end(), t) == available.end())
+      MESSAGE("skipped: the ", t->name, " kernels (this CPU or INTRAIN_ISA/INTRAIN_INT8_KERNELS rules them out)");
+  return available;
+}
+
+}  // namespace
 
 TEST_CASE("fixed-point multipliers and rounding follow the spec") {
   for (double m : {1e-6, 0.0003, 0.25, 0.5, 0.7071, 0.999999, 1.0, 3.5, 1000.0}) {
@@ -45,13 +60,10 @@ TEST_CASE("fixed-point multipliers and rounding follow the spec") {
   CHECK(requantize(-1000, quantize_multiplier(0.01), 3, 0, 255) == 0);  // clamped
 }
 
-TEST_CASE("VNNI and AVX2 GEMMs equal the reference loops bit for bit, raw and requantized") {
-  if (!vnni_available()) {
-    MESSAGE("skipping: this CPU has no AVX-512 VNNI; the executor uses the reference kernels");
-    return;
-  }
+TEST_CASE("every table's GEMM equals the reference loops bit for bit, raw and requantized") {
+  const auto tables = tables_to_test();
   Generator g(2);
-  for (int64_t rows : {1, 3, 8, 9, 17})
+  for (int64_t rows : {1, 3, 16, 17, 33, 50})
     for (int64_t k : {1, 3, 4, 25, 70, 800})
       for (int64_t out : {1, 7, 16, 17, 50, 130})
         for (int32_t zp : {0, 7, 128, 255}) {
@@ -72,16 +84,18 @@ TEST_CASE("VNNI and AVX2 GEMMs equal the reference loops bit for bit, raw and re
           std::vector<uint8_t> want_codes(want.size());
           for (int64_t r = 0; r < rows; ++r)
             requantize_channels_reference(want.data() + r * out, out, rq, want_codes.data() + r * out);
-          const PackedWeights packed = pack_weights(w.data(), out, k, bias.data(), zp);
-          // Rows with a stride wider than k_padded, junk in the padding (its weights are zero).
-          const int64_t lda = packed.k_padded + 8;
-          std::vector<uint8_t> padded(static_cast<size_t>(rows * lda), 0x5a);
-          for (int64_t r = 0; r < rows; ++r) std::copy_n(x.data() + r * k, k, padded.data() + r * lda);
           CAPTURE(rows);
           CAPTURE(k);
           CAPTURE(out);
           CAPTURE(zp);
-          for (auto gemm : {gemm_vnni, gemm_avx2}) {
+          for (const KernelTable* table : tables) {
+            CAPTURE(table->id);
+            const PackedWeights packed = table->pack(w.data(), out, k, bias.data(), zp);
+            // Rows with a stride wider than k_padded, junk in the padding (its weights are zero).
+            const int64_t lda = packed.k_padded + 8;
+            std::vector<uint8_t> padded(static_cast<size_t>(rows * lda), 0x5a);
+            for (int64_t r = 0; r < rows; ++r) std::copy_n(x.data() + r * k, k, padded.data() + r * lda);
+            const GemmFn gemm = table->gemm;
             std::vector<int32_t> got(want.size());
             GemmOutput raw;
             raw.acc = got.data();
@@ -103,11 +117,8 @@ TEST_CASE("VNNI and AVX2 GEMMs equal the reference loops bit for bit, raw and re
         }
 }
 
-TEST_CASE("vectorized requantization equals the scalar definition") {
-  if (!vnni_available()) {
-    MESSAGE("skipping: no AVX-512 on this CPU");
-    return;
-  }
+TEST_CASE("every table's requantization and residual addition equal the scalar definition") {
+  const auto tables = tables_to_test();
   Generator g(3);
   for (int64_t n : {1, 15, 16, 17, 100, 1023}) {
     std::vector<int32_t> acc(static_cast<size_t>(n)), mult(acc.size()), shift(acc.size());
@@ -124,9 +135,12 @@ TEST_CASE("vectorized requantization equals the scalar definition") {
       const ChannelRequant rq{mult.data(), shift.data(), zp, lo, 255};
       std::vector<uint8_t> want(acc.size()), got(acc.size());
       requantize_channels_reference(acc.data(), n, rq, want.data());
-      requantize_channels_avx512(acc.data(), n, rq, got.data());
       CAPTURE(n);
-      CHECK(got == want);
+      for (const KernelTable* table : tables) {
+        CAPTURE(table->id);
+        table->requantize(acc.data(), n, rq, got.data());
+        CHECK(got == want);
+      }
     }
   }
   // Residual additions: random scales, as the converter derives them (§7).
@@ -150,18 +164,18 @@ TEST_CASE("vectorized requantization equals the scalar definition") {
       b[i] = static_cast<uint8_t>(g.next_u64());
     }
     add_reference(a.data(), b.data(), 77, p, want.data());
-    add_avx512(a.data(), b.data(), 77, p, got.data());
-    CHECK(got == want);
+    for (const KernelTable* table : tables) {
+      CAPTURE(table->id);
+      table->add(a.data(), b.data(), 77, p, got.data());
+      CHECK(got == want);
+    }
   }
   const int32_t big_multiplier = quantize_multiplier(3.0).multiplier, left_shift = quantize_multiplier(3.0).shift;
   CHECK_FALSE(vector_requantizable(&big_multiplier, &left_shift, 1));  // multipliers >= 1 stay scalar
 }
 
-TEST_CASE("the AVX-512 and AVX2 depthwise and the max-pooling kernels equal the NHWC references") {
-  if (!vnni_available()) {
-    MESSAGE("skipping: no AVX-512 on this CPU");
-    return;
-  }
+TEST_CASE("every table's depthwise and max-pooling kernels equal the NHWC references") {
+  const auto tables = tables_to_test();
   Generator g(5);
   struct Case {
     int64_t channels, height, width, kernel, stride, padding;
@@ -185,23 +199,33 @@ TEST_CASE("the AVX-512 and AVX2 depthwise and the max-pooling kernels equal the 
     std::vector<uint8_t> want(static_cast<size_t>(oh * ow * c.channels)), got(want.size());
     depthwise_nhwc_reference(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh, 131,
                              w.data(), bias.data(), rq, want.data());
-    depthwise_nhwc_avx512(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh, 131,
-                          w.data(), bias.data(), rq, got.data());
     CAPTURE(c.channels);
-    CHECK(got == want);
-    if (c.channels % 8 == 0) {
-      std::vector<uint8_t> got_avx2(want.size());
-      depthwise_nhwc_avx2(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh, 131,
-                          w.data(), bias.data(), rq, got_avx2.data());
-      CHECK(got_avx2 == want);
-    }
-    // Max pooling over the same windows (padding included).
-    std::vector<uint8_t> want_max(want.size()), got_max(want.size(), 0x77);
+    CAPTURE(c.height);
+    CAPTURE(c.stride);
+    std::vector<uint8_t> want_max(want.size());
     max_pool_nhwc_reference(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh,
                             want_max.data());
-    max_pool_nhwc_avx512(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh,
-                         got_max.data());
-    CHECK(got_max == want_max);
+    for (const KernelTable* table : tables) {
+      CAPTURE(table->id);
+      if (c.channels % table->depthwise_channel_multiple == 0) {
+        std::fill(got.begin(), got.end(), 0x77);
+        table->depthwise(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh, 131,
+                         w.data(), bias.data(), rq, got.data());
+        CHECK(got == want);
+        // The same rows in two calls, as the executor splits them over threads.
+        std::fill(got.begin(), got.end(), 0x77);
+        const int64_t half = oh / 2;
+        table->depthwise(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, half, 131,
+                         w.data(), bias.data(), rq, got.data());
+        table->depthwise(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, half, oh, 131,
+                         w.data(), bias.data(), rq, got.data());
+        CHECK(got == want);
+      }
+      // Max pooling over the same windows (padding included).
+      std::vector<uint8_t> got_max(want.size(), 0x77);
+      table->max_pool(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh, got_max.data());
+      CHECK(got_max == want_max);
+    }
   }
 }
 
@@ -327,9 +351,13 @@ TEST_CASE("executor: the fast path is bit-identical to the reference over many c
     Program p = random_program(input, convs, 7);
     CAPTURE(shape_str(input));
     Executor reference(p, {false});
-    Executor fast(p, {true});
     Tensor x = Tensor::randn({3, input[0], input[1], input[2]}, g);
-    CHECK(fast.run(x).to_vector<float>() == reference.run(x).to_vector<float>());
+    const auto want = reference.run(x).to_vector<float>();
+    for (const KernelTable* table : tables_to_test()) {
+      CAPTURE(table->id);
+      Executor fast(p, {true, table});
+      CHECK(fast.run(x).to_vector<float>() == want);
+    }
   }
 }
 

@@ -1,0 +1,64 @@
+// AVX-512 int8 kernels besides the GEMM and the depthwise convolution: per-channel
+// requantization, NHWC max pooling and residual additions, bit-identical to their references.
+#include <immintrin.h>
+
+#include <climits>
+#include <cstdint>
+
+#include "int8/avx512_requantize.hpp"
+#include "int8/kernels.hpp"
+
+namespace intrain::int8 {
+
+void requantize_channels_avx512(const int32_t* acc, int64_t channels, const ChannelRequant& rq, uint8_t* out) {
+  const __m512i zp = _mm512_set1_epi32(rq.zero_point), lo = _mm512_set1_epi32(rq.lo), hi = _mm512_set1_epi32(rq.hi);
+  for (int64_t c = 0; c < channels; c += 16) {
+    const __mmask16 mask = lanes_mask(channels - c);
+    const __m512i v = requantize16(_mm512_maskz_loadu_epi32(mask, acc + c), _mm512_maskz_loadu_epi32(mask, rq.multiplier + c),
+                                   _mm512_maskz_loadu_epi32(mask, rq.shift + c), zp, lo, hi);
+    _mm_mask_storeu_epi8(out + c, mask, _mm512_cvtepi32_epi8(v));
+  }
+}
+
+void max_pool_nhwc_avx512(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
+                          int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
+                          uint8_t* out) {
+  for (int64_t oy = oy_begin; oy < oy_end; ++oy) {
+    const int64_t iy0 = oy * stride - padding;
+    const int64_t ya = iy0 < 0 ? 0 : iy0, yb = iy0 + kernel < height ? iy0 + kernel : height;
+    for (int64_t ox = 0; ox < out_w; ++ox) {
+      const int64_t ix0 = ox * stride - padding;
+      const int64_t xa = ix0 < 0 ? 0 : ix0, xb = ix0 + kernel < width ? ix0 + kernel : width;
+      uint8_t* y = out + (oy * out_w + ox) * channels;
+      for (int64_t c0 = 0; c0 < channels; c0 += 64) {
+        const __mmask64 mask = channels - c0 >= 64 ? ~__mmask64{0} : (__mmask64{1} << (channels - c0)) - 1;
+        __m512i best = _mm512_setzero_si512();
+        for (int64_t iy = ya; iy < yb; ++iy)
+          for (int64_t ix = xa; ix < xb; ++ix)
+            best = _mm512_max_epu8(best, _mm512_maskz_loadu_epi8(mask, x + (iy * width + ix) * channels + c0));
+        _mm512_mask_storeu_epi8(y + c0, mask, best);
+      }
+    }
+  }
+}
+
+void add_avx512(const uint8_t* a, const uint8_t* b, int64_t n, const AddParams& p, uint8_t* out) {
+  const __m512i za = _mm512_set1_epi32(p.a_zero_point), zb = _mm512_set1_epi32(p.b_zero_point);
+  const __m512i zero = _mm512_setzero_si512(), min = _mm512_set1_epi32(INT32_MIN), max = _mm512_set1_epi32(INT32_MAX);
+  __m512i m[3], shift[3];
+  for (int i = 0; i < 3; ++i) {
+    m[i] = _mm512_set1_epi32(p.multiplier[i]);
+    shift[i] = _mm512_set1_epi32(p.shift[i]);
+  }
+  const __m512i zp = _mm512_set1_epi32(p.zero_point), lo = _mm512_set1_epi32(p.lo), hi = _mm512_set1_epi32(p.hi);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = lanes_mask(n - i);
+    const __m512i xa = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, a + i)), za), 20);
+    const __m512i xb = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, b + i)), zb), 20);
+    const __m512i sum = _mm512_add_epi32(requantize16(xa, m[0], shift[0], zero, min, max),
+                                         requantize16(xb, m[1], shift[1], zero, min, max));
+    _mm_mask_storeu_epi8(out + i, mask, _mm512_cvtepi32_epi8(requantize16(sum, m[2], shift[2], zp, lo, hi)));
+  }
+}
+
+}  // namespace intrain::int8
