@@ -32,6 +32,11 @@ const std::vector<GemmCase> kGemms = {
     {"pw_28x28_192to192", 784, 192, 192},    {"pw_14x14_384to384", 196, 384, 384},
     {"pw_7x7_768to768", 49, 768, 768},       {"r18_3x3_56x56_64to64", 3136, 576, 64},
     {"r18_3x3_14x14_256to256", 196, 2304, 256}, {"lenet_fc1_b64", 64, 800, 500},
+    // MobileNetV2's narrow inputs (expansions from 16, 24 and 32 channels).
+    {"v2_112x112_16to96", 12544, 16, 96},    {"v2_56x56_24to144", 3136, 24, 144},
+    {"v2_28x28_32to192", 784, 32, 192},      {"v2_14x14_64to384", 196, 64, 384},
+    // Operands that stay in L1 (the kernel's own ceiling) and a long K (ResNet's last stage at batch 16).
+    {"l1_64x512x64", 64, 512, 64},           {"r18_3x3_7x7x16_512to512", 784, 4608, 512},
 };
 
 struct Operands {

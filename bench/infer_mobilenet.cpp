@@ -1,4 +1,4 @@
-// MobileNet inference at 224x224: the float engine (eval mode, no autograd; as built and with
+// MobileNet and ResNet-18 inference at 224x224: the float engine (eval mode, no autograd; as built and with
 // batch norm and activations fused into the convolutions) against the int8
 // executor running the same network after PTQ (W8A8, min-max, calibrated on the sample photos
 // when ../shared/data/imagenet-sample is there, else on random images). Batch 1 latency
@@ -82,8 +82,8 @@ void bench_model(const std::string& spec, const data::DatasetPtr& photos, const 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"MobileNet inference at 224x224: float engine vs int8 executor"};
-  std::vector<std::string> specs{"mobilenet_v1:width=0.75", "mobilenet_v2"};
+  CLI::App app{"MobileNet and ResNet-18 inference at 224x224: float engine vs int8 executor"};
+  std::vector<std::string> specs{"mobilenet_v1:width=0.75", "mobilenet_v2", "resnet18"};
   std::string engines = "both", photos_dir = "../shared/data/imagenet-sample";
   app.add_option("--model", specs, "model specifications")->capture_default_str();
   app.add_option("--photos", photos_dir, "ImageFolder to calibrate on")->capture_default_str();

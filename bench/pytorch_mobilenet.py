@@ -1,14 +1,18 @@
 #!/usr/bin/python3
-"""PyTorch's side of the MobileNet inference benchmark (bench/infer_mobilenet.cpp), at
-224x224 with torch.set_num_threads(2): float, and int8 by eager-mode post-training
-quantization on each quantized engine this build has (onednn, fbgemm, qnnpack). Batch 1
-latency and batch 16 throughput, timed as the C++ side times them (best of three rounds).
-MobileNetV1 is written out here (torchvision has none); MobileNetV2 is torchvision's
-quantizable one. Benchmark-time only. Run: /usr/bin/python3 bench/pytorch_mobilenet.py"""
+"""PyTorch's side of the inference benchmark (bench/infer_mobilenet.cpp), at 224x224 with
+torch.set_num_threads(2): float (eager, and its fastest path: torch.jit.optimize_for_inference
+of the frozen TorchScript), and int8 by eager-mode post-training quantization on each
+quantized engine this build has (onednn, fbgemm, qnnpack), eager and as frozen TorchScript
+(torch.jit.freeze(torch.jit.trace(...)), its fastest int8 path). Batch 1 latency and batch 16
+throughput, timed as the C++ side times them (best of three rounds). MobileNetV1 is written
+out here (torchvision has none); MobileNetV2 and ResNet-18 are torchvision's quantizable ones.
+Benchmark-time only. Run: /usr/bin/python3 bench/pytorch_mobilenet.py [--engines onednn]"""
+import argparse
+
 import torch
 import torch.nn as nn
 from torch.ao.quantization import DeQuantStub, QuantStub
-from torchvision.models.quantization import mobilenet_v2
+from torchvision.models.quantization import mobilenet_v2, resnet18
 
 from pytorch_timing import timed  # bench/, the script's folder, is on sys.path
 
@@ -57,9 +61,16 @@ def report(name, model):
     print(f"  pytorch {torch.__version__} {name}: " + ", ".join(parts), flush=True)
 
 
+def frozen(model):
+    """The fastest TorchScript form: traced, frozen (and for float, optimized for inference)."""
+    with torch.no_grad():
+        return torch.jit.freeze(torch.jit.trace(model, torch.randn(1, 3, 224, 224)))
+
+
 def build(name):
     torch.manual_seed(1)
-    model = MobileNetV1(0.75) if name == "mobilenet_v1:width=0.75" else mobilenet_v2(quantize=False)
+    model = {"mobilenet_v1:width=0.75": lambda: MobileNetV1(0.75), "mobilenet_v2": lambda: mobilenet_v2(quantize=False),
+             "resnet18": lambda: resnet18(quantize=False)}[name]()
     model.train()
     with torch.no_grad():  # batch-norm statistics of real activations
         model(torch.randn(4, 3, 224, 224))
@@ -67,12 +78,17 @@ def build(name):
 
 
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", nargs="+", default=["mobilenet_v1:width=0.75", "mobilenet_v2", "resnet18"])
+    parser.add_argument("--engines", nargs="+", default=["onednn", "fbgemm", "qnnpack"])
+    args = parser.parse_args()
     torch.set_num_threads(2)
-    for name in ["mobilenet_v1:width=0.75", "mobilenet_v2"]:
+    for name in args.models:
         print(f"{name} at 224x224, 2 threads")
         model = build(name)
-        report("float", model)
-        for engine in ["onednn", "fbgemm", "qnnpack"]:
+        report("float eager", model)
+        report("float TorchScript frozen + optimize_for_inference", torch.jit.optimize_for_inference(frozen(model)))
+        for engine in args.engines:
             if engine not in torch.backends.quantized.supported_engines:
                 print(f"  pytorch: engine {engine} not in this build")
                 continue
@@ -85,7 +101,11 @@ def main():
                 for _ in range(2):
                     q(torch.randn(16, 3, 224, 224))
             torch.ao.quantization.convert(q, inplace=True)
-            report(f"int8 {engine}", q)
+            report(f"int8 {engine} eager", q)
+            try:
+                report(f"int8 {engine} TorchScript frozen", frozen(q))
+            except RuntimeError as e:
+                print(f"  pytorch int8 {engine} TorchScript: failed ({str(e).splitlines()[0]})")
 
 
 if __name__ == "__main__":

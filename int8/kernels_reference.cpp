@@ -79,7 +79,8 @@ bool vector_requantizable(const int32_t* multiplier, const int32_t* shift, int64
 
 namespace {
 
-// memcpy for the short runs im2col copies (a 5-byte kernel row of a one-channel image):
+// memcpy for the short runs im2col copies (a 5-byte kernel row of a one-channel image, 21 bytes of a
+// 3-channel one):
 // fixed-size, possibly overlapping moves instead of a library call per run.
 inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n) {
   if (n >= 4 && n <= 8) {
@@ -94,6 +95,12 @@ inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n) {
     std::memcpy(&b, src + n - 8, 8);
     std::memcpy(dst, &a, 8);
     std::memcpy(dst + n - 8, &b, 8);
+  } else if (n > 16 && n <= 32) {  // a 7-pixel row of a 3-channel image (ResNet's stem): 21 bytes
+    uint64_t a[2], b[2];
+    std::memcpy(a, src, 16);
+    std::memcpy(b, src + n - 16, 16);
+    std::memcpy(dst, a, 16);
+    std::memcpy(dst + n - 16, b, 16);
   } else {
     std::memcpy(dst, src, static_cast<size_t>(n));
   }

@@ -180,8 +180,12 @@ TEST_CASE("every table's depthwise and max-pooling kernels equal the NHWC refere
   struct Case {
     int64_t channels, height, width, kernel, stride, padding;
   };
-  for (const Case c : std::vector<Case>{{1, 5, 5, 3, 1, 1}, {16, 7, 6, 3, 2, 1}, {70, 9, 9, 3, 1, 1},
-                                        {130, 8, 8, 5, 2, 2}, {24, 4, 4, 3, 1, 0}}) {
+  // 3x3 at stride 1 and 2 with interiors wide enough for strips of 4 and their remainders,
+  // padded and not, channel counts off the vector width; other kernels take the general path.
+  for (const Case c : std::vector<Case>{{1, 5, 5, 3, 1, 1},    {16, 7, 6, 3, 2, 1},   {70, 9, 9, 3, 1, 1},
+                                        {130, 8, 8, 5, 2, 2},  {24, 4, 4, 3, 1, 0},   {48, 20, 19, 3, 2, 1},
+                                        {33, 12, 17, 3, 1, 1}, {8, 11, 11, 3, 2, 0},  {17, 3, 14, 3, 1, 1},
+                                        {32, 13, 12, 3, 1, 0}}) {
     const int64_t oh = (c.height + 2 * c.padding - c.kernel) / c.stride + 1;
     const int64_t ow = (c.width + 2 * c.padding - c.kernel) / c.stride + 1;
     std::vector<uint8_t> x(static_cast<size_t>(c.height * c.width * c.channels));
