@@ -36,6 +36,9 @@ int32_t amx_loop(int64_t iterations) {
     config.rows[t] = 16;
     config.colsb[t] = 64;
   }
+  // GCC 12 does not treat LDTILECFG as reading all 64 bytes and dropped the stores above
+  // (a tile instruction then faulted): a compiler barrier keeps them.
+  asm volatile("" : : "r"(&config) : "memory");
   _tile_loadconfig(&config);
   alignas(64) int8_t operand[16 * 64];
   std::memset(operand, 1, sizeof operand);

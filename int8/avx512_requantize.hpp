@@ -10,27 +10,39 @@ namespace intrain::int8 {
 namespace {
 
 // requantize() on 16 lanes with per-lane multipliers and right shifts (0..30, multiplier > 0),
-// in 17 operations:
+// in 17 operations per vector once the per-lane constants are made:
 //  - the rounding doubling high multiply is (a·b + 2^30) >> 31 for every a and b > 0, from
 //    64-bit products of the even and the odd lanes. Only bits 62..31 of p = a·b + 2^30 are
 //    kept: an even lane takes them as the low half of p >> 31 (logical or arithmetic alike),
 //    an odd lane as the high half of p << 1, so no shift back is needed before the blend;
 //  - the rounding right shift adds 1 when the remainder exceeds half the divisor (plus one
 //    for negatives: half away from zero), i.e. when (high & mask) + (high >> 31) > mask / 2.
-// Loop-invariant parts (the odd multipliers, mask, half) are hoisted by the compiler.
-inline __m512i requantize16(__m512i x, __m512i m, __m512i shift, __m512i zp, __m512i lo, __m512i hi) {
-  const __m512i round = _mm512_set1_epi64(int64_t{1} << 30);
-  const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m), round), 31);
-  const __m512i odd =
-      _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), round), 1);
-  const __m512i high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+struct Requant16 {
+  __m512i multiplier, odd_multiplier, shift, mask, half, zero_point, lo, hi;
+};
+
+inline Requant16 make_requant16(__m512i m, __m512i shift, __m512i zp, __m512i lo, __m512i hi) {
   const __m512i one = _mm512_set1_epi32(1);
   const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, shift), one);
-  const __m512i remainder = _mm512_add_epi32(_mm512_and_si512(high, mask), _mm512_srai_epi32(high, 31));
-  const __mmask16 up = _mm512_cmpgt_epi32_mask(remainder, _mm512_srai_epi32(mask, 1));
-  const __m512i shifted = _mm512_srav_epi32(high, shift);
-  const __m512i v = _mm512_add_epi32(_mm512_mask_add_epi32(shifted, up, shifted, one), zp);
-  return _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+  return {m, _mm512_srli_epi64(m, 32), shift, mask, _mm512_srai_epi32(mask, 1), zp, lo, hi};
+}
+
+inline __m512i requantize16(__m512i x, const Requant16& k) {
+  const __m512i round = _mm512_set1_epi64(int64_t{1} << 30);
+  const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, k.multiplier), round), 31);
+  const __m512i odd =
+      _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), k.odd_multiplier), round), 1);
+  const __m512i high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+  const __m512i remainder = _mm512_add_epi32(_mm512_and_si512(high, k.mask), _mm512_srai_epi32(high, 31));
+  const __mmask16 up = _mm512_cmpgt_epi32_mask(remainder, k.half);
+  const __m512i shifted = _mm512_srav_epi32(high, k.shift);
+  const __m512i v = _mm512_add_epi32(_mm512_mask_add_epi32(shifted, up, shifted, _mm512_set1_epi32(1)), k.zero_point);
+  return _mm512_min_epi32(_mm512_max_epi32(v, k.lo), k.hi);
+}
+
+// The same with the constants made on the spot (loop-invariant parts hoisted by the compiler).
+inline __m512i requantize16(__m512i x, __m512i m, __m512i shift, __m512i zp, __m512i lo, __m512i hi) {
+  return requantize16(x, make_requant16(m, shift, zp, lo, hi));
 }
 
 inline __mmask16 lanes_mask(int64_t lanes) { return static_cast<__mmask16>(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1); }
