@@ -118,39 +118,138 @@ void gemm_avx2(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, in
   _mm_free(x16);
 }
 
-// Depthwise convolution, 8 channels per vector (channels a multiple of 8; the executor
-// uses the reference otherwise): in-bounds taps' codes widened to int32, centred, times
-// the tap's weights, then requantize8.
+namespace {
+
+// Depthwise convolution, output pixels [ox_begin, ox_end) of row oy, 8 channels per vector
+// (channels a multiple of 8; the executor uses the reference otherwise), window bounds
+// checked per pixel: in-bounds taps' codes widened to int32, centred, times the tap's
+// weights, then requantize8. The general path, and the borders of the 3x3 one.
+void depthwise_pixels(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
+                      int64_t stride, int64_t padding, int64_t out_w, int64_t oy, int64_t ox_begin, int64_t ox_end,
+                      int32_t zp, const int32_t* weights, const int32_t* bias, const ChannelRequant& rq,
+                      uint8_t* out) {
+  const __m256i vzp = _mm256_set1_epi32(zp);
+  const __m256i out_zp = _mm256_set1_epi32(rq.zero_point), lo = _mm256_set1_epi32(rq.lo), hi = _mm256_set1_epi32(rq.hi);
+  const int64_t iy0 = oy * stride - padding;
+  const int64_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = height - iy0 < kernel ? height - iy0 : kernel;
+  for (int64_t ox = ox_begin; ox < ox_end; ++ox) {
+    const int64_t ix0 = ox * stride - padding;
+    const int64_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = width - ix0 < kernel ? width - ix0 : kernel;
+    uint8_t* y = out + (oy * out_w + ox) * channels;
+    for (int64_t c = 0; c < channels; c += 8) {
+      __m256i sum = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + c));
+      for (int64_t ky = ky0; ky < ky1; ++ky)
+        for (int64_t kx = kx0; kx < kx1; ++kx) {
+          int64_t eight;
+          std::memcpy(&eight, x + ((iy0 + ky) * width + ix0 + kx) * channels + c, 8);
+          const __m256i xv = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(eight)), vzp);
+          const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + (ky * kernel + kx) * channels + c));
+          sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(xv, w));
+        }
+      const __m256i v = requantize8(sum, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.multiplier + c)),
+                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.shift + c)), out_zp, lo, hi);
+      const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+      const int64_t bytes = _mm_cvtsi128_si64(_mm_packus_epi16(words, words));
+      std::memcpy(y + c, &bytes, 8);
+    }
+  }
+}
+
+inline __m256i widen8(const uint8_t* p) {
+  int64_t eight;
+  std::memcpy(&eight, p, 8);
+  return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(eight));
+}
+
+// N output pixels in a row, 8 channels, the whole 3x3 window inside the image: the zero
+// point folded into the bias, each tap one vpmaddwd of the zero-extended code (high 16 bits
+// 0) by the tap's weight plus an add, the S·(N−1)+3 input columns of each window row widened
+// once for the N outputs. The weights stay in L1 (16 ymm registers are too few for them).
+template <int S, int N>
+inline void depthwise3x3_strip(const uint8_t* in, int64_t row_stride, int64_t channels, const int32_t* w,
+                               int64_t w_stride, __m256i bias, __m256i m, __m256i shift, __m256i zp, __m256i lo,
+                               __m256i hi, uint8_t* y) {
+  constexpr int kColumns = S * (N - 1) + 3;
+  __m256i acc[N];
+#pragma GCC unroll 4
+  for (int n = 0; n < N; ++n) acc[n] = bias;
+#pragma GCC unroll 3
+  for (int ky = 0; ky < 3; ++ky) {
+    const uint8_t* row = in + ky * row_stride;
+    __m256i column[kColumns];
+#pragma GCC unroll 9
+    for (int j = 0; j < kColumns; ++j) column[j] = widen8(row + j * channels);
+#pragma GCC unroll 3
+    for (int kx = 0; kx < 3; ++kx) {
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (ky * 3 + kx) * w_stride));
+#pragma GCC unroll 4
+      for (int n = 0; n < N; ++n) acc[n] = _mm256_add_epi32(acc[n], _mm256_madd_epi16(column[n * S + kx], wv));
+    }
+  }
+#pragma GCC unroll 4
+  for (int n = 0; n < N; ++n) {
+    const __m256i v = requantize8(acc[n], m, shift, zp, lo, hi);
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    const int64_t bytes = _mm_cvtsi128_si64(_mm_packus_epi16(words, words));
+    std::memcpy(y + n * channels, &bytes, 8);
+  }
+}
+
+// 3x3, stride S: rows whose window leaves the image and the border columns through
+// depthwise_pixels, the interior in strips of 4 outputs per 8 channels.
+template <int S>
+void depthwise3x3(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t padding, int64_t out_w,
+                  int64_t oy_begin, int64_t oy_end, int32_t zp, const int32_t* weights, const int32_t* bias,
+                  const ChannelRequant& rq, uint8_t* out) {
+  const int64_t first = (padding + S - 1) / S;  // interior: ox·S − padding >= 0 and + 3 <= width
+  const int64_t ox_lo = first < out_w ? first : out_w;
+  int64_t ox_hi = width - 3 + padding >= 0 ? (width - 3 + padding) / S + 1 : 0;
+  ox_hi = ox_hi > out_w ? out_w : ox_hi < ox_lo ? ox_lo : ox_hi;
+  const __m256i out_zp = _mm256_set1_epi32(rq.zero_point), lo = _mm256_set1_epi32(rq.lo), hi = _mm256_set1_epi32(rq.hi);
+  const int64_t row_stride = width * channels;
+  for (int64_t oy = oy_begin; oy < oy_end; ++oy) {
+    const int64_t iy0 = oy * S - padding;
+    if (iy0 < 0 || iy0 + 3 > height) {
+      depthwise_pixels(x, height, width, channels, 3, S, padding, out_w, oy, 0, out_w, zp, weights, bias, rq, out);
+      continue;
+    }
+    depthwise_pixels(x, height, width, channels, 3, S, padding, out_w, oy, 0, ox_lo, zp, weights, bias, rq, out);
+    depthwise_pixels(x, height, width, channels, 3, S, padding, out_w, oy, ox_hi, out_w, zp, weights, bias, rq, out);
+    for (int64_t c = 0; c < channels; c += 8) {
+      __m256i weight_sum = _mm256_setzero_si256();
+      for (int t = 0; t < 9; ++t)
+        weight_sum = _mm256_add_epi32(weight_sum,
+                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + t * channels + c)));
+      const __m256i folded = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + c)),
+                                              _mm256_mullo_epi32(_mm256_set1_epi32(zp), weight_sum));
+      const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.multiplier + c));
+      const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.shift + c));
+      const uint8_t* in = x + iy0 * row_stride + c;
+      uint8_t* y = out + oy * out_w * channels + c;
+      int64_t ox = ox_lo;
+      for (; ox + 4 <= ox_hi; ox += 4)
+        depthwise3x3_strip<S, 4>(in + (ox * S - padding) * channels, row_stride, channels, weights + c, channels,
+                                 folded, m, shift, out_zp, lo, hi, y + ox * channels);
+      for (; ox < ox_hi; ++ox)
+        depthwise3x3_strip<S, 1>(in + (ox * S - padding) * channels, row_stride, channels, weights + c, channels,
+                                 folded, m, shift, out_zp, lo, hi, y + ox * channels);
+    }
+  }
+}
+
+}  // namespace
+
+// 3x3 at stride 1 or 2 through the strip kernel, everything else through depthwise_pixels.
 void depthwise_nhwc_avx2(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                          int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end, int32_t zp,
                          const int32_t* weights, const int32_t* bias, const ChannelRequant& rq, uint8_t* out) {
-  const __m256i vzp = _mm256_set1_epi32(zp);
-  const __m256i out_zp = _mm256_set1_epi32(rq.zero_point), lo = _mm256_set1_epi32(rq.lo), hi = _mm256_set1_epi32(rq.hi);
-  for (int64_t oy = oy_begin; oy < oy_end; ++oy) {
-    const int64_t iy0 = oy * stride - padding;
-    const int64_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = height - iy0 < kernel ? height - iy0 : kernel;
-    for (int64_t ox = 0; ox < out_w; ++ox) {
-      const int64_t ix0 = ox * stride - padding;
-      const int64_t kx0 = ix0 < 0 ? -ix0 : 0, kx1 = width - ix0 < kernel ? width - ix0 : kernel;
-      uint8_t* y = out + (oy * out_w + ox) * channels;
-      for (int64_t c = 0; c < channels; c += 8) {
-        __m256i sum = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + c));
-        for (int64_t ky = ky0; ky < ky1; ++ky)
-          for (int64_t kx = kx0; kx < kx1; ++kx) {
-            int64_t eight;
-            std::memcpy(&eight, x + ((iy0 + ky) * width + ix0 + kx) * channels + c, 8);
-            const __m256i xv = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(eight)), vzp);
-            const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + (ky * kernel + kx) * channels + c));
-            sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(xv, w));
-          }
-        const __m256i v = requantize8(sum, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.multiplier + c)),
-                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.shift + c)), out_zp, lo, hi);
-        const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-        const int64_t bytes = _mm_cvtsi128_si64(_mm_packus_epi16(words, words));
-        std::memcpy(y + c, &bytes, 8);
-      }
-    }
-  }
+  if (kernel == 3 && stride == 1)
+    return depthwise3x3<1>(x, height, width, channels, padding, out_w, oy_begin, oy_end, zp, weights, bias, rq, out);
+  if (kernel == 3 && stride == 2)
+    return depthwise3x3<2>(x, height, width, channels, padding, out_w, oy_begin, oy_end, zp, weights, bias, rq, out);
+  for (int64_t oy = oy_begin; oy < oy_end; ++oy)
+    depthwise_pixels(x, height, width, channels, kernel, stride, padding, out_w, oy, 0, out_w, zp, weights, bias, rq,
+                     out);
 }
 
 }  // namespace intrain::int8
