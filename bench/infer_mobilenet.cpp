@@ -39,7 +39,8 @@ class RandomImages : public data::Dataset {
   Shape example_shape() const override { return {3, 224, 224}; }
 };
 
-void bench_model(const std::string& spec, const data::DatasetPtr& photos, const std::string& engines, bool profile) {
+void bench_model(const std::string& spec, const data::DatasetPtr& photos, const std::string& engines, bool profile,
+                 int64_t profile_batch) {
   Generator gen(1);
   nn::ModulePtr model = models::make_model(spec, gen);
   {
@@ -76,7 +77,7 @@ void bench_model(const std::string& spec, const data::DatasetPtr& photos, const 
 
   std::printf("  int8 (%s): batch 1 %.2f ms, batch 16 %.0f images/s\n", executor.kernels_name(),
               1e3 * int1, 16 / int16);
-  if (profile) int8::print_profile(executor, 1);
+  if (profile) int8::print_profile(executor, profile_batch);
 }
 
 }  // namespace
@@ -89,7 +90,9 @@ int main(int argc, char** argv) {
   app.add_option("--photos", photos_dir, "ImageFolder to calibrate on")->capture_default_str();
   app.add_option("--engine", engines, "float, int8 or both")->check(CLI::IsMember({"float", "int8", "both"}))->capture_default_str();
   bool profile = false;
-  app.add_flag("--profile", profile, "per-op times of the int8 program at batch 1");
+  int64_t profile_batch = 1;
+  app.add_flag("--profile", profile, "per-op times of the int8 program (best of 20 runs per op)");
+  app.add_option("--profile-batch", profile_batch, "the batch --profile runs")->check(CLI::Range(1, 64))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     data::DatasetPtr photos;
@@ -100,7 +103,7 @@ int main(int argc, char** argv) {
       photos = std::make_shared<RandomImages>();
       std::printf("%s not found: calibrating on random images\n", photos_dir.c_str());
     }
-    for (const std::string& spec : specs) bench_model(spec, photos, engines, profile);
+    for (const std::string& spec : specs) bench_model(spec, photos, engines, profile, profile_batch);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "infer_mobilenet: error: %s\n", e.what());
     return 1;

@@ -61,104 +61,97 @@ void Executor::run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uin
   const ConvShape s = conv_shape(op);
   const int64_t pixels = s.out_h() * s.out_w(), icg = s.channels / s.groups, ocg = s.out_channels / s.groups;
   const int64_t in_size = shape_numel(op.in_shape);
-  // Tasks: (image, tile of output pixels, group, chunk of output channels), at least four
-  // per thread and a multiple of the thread count where the layer allows it, so that the
-  // threads finish together: channel chunks (multiples of the table's channel block) first,
-  // for layers with few pixels (batch 1, 14x14), then smaller pixel tiles (down to a quarter
-  // of the table's preferred rows), rounded to its row block.
   const KernelTable& kt = *kernels_;
-  struct Plan {
-    int64_t tiles, tile_rows, chunks, chunk_oc;
-  };
-  auto plan_for = [&](int64_t images) {
-    const int64_t threads = num_threads(), want = 4 * threads;
-    const int64_t min_rows = std::max(kt.gemm_row_block, kt.gemm_rows / 4);
-    int64_t tiles = (pixels + kt.gemm_rows - 1) / kt.gemm_rows;
-    const int64_t cb = kt.gemm_channel_block, blocks = (ocg + cb - 1) / cb;
-    const int64_t chunks = std::clamp<int64_t>((want + images * tiles - 1) / (images * tiles), 1, blocks);
-    const int64_t chunk_oc = (blocks + chunks - 1) / chunks * cb;
-    while (images * tiles * chunks % threads != 0 || images * tiles * chunks < want) {
-      if ((pixels + tiles) / (tiles + 1) < min_rows) break;
-      ++tiles;
-    }
-    const int64_t rb = kt.gemm_row_block;
-    const int64_t tile_rows = ((pixels + tiles - 1) / tiles + rb - 1) / rb * rb;
-    return Plan{(pixels + tile_rows - 1) / tile_rows, tile_rows, chunks, chunk_oc};
-  };
-  const GemmFn gemm = kt.gemm;
-  // One task: output pixels [p0, p0 + count) of image n, group g, channels [oc0, oc1), from
-  // GEMM rows x (row stride lda).
-  auto gemm_task = [&](int64_t n, int64_t g, int64_t p0, int64_t count, int64_t oc0, int64_t oc1, const uint8_t* x,
-                       int64_t lda, std::vector<int32_t>& acc) {
-    const PackedWeights& pw = f.packed[static_cast<size_t>(g)];
-    GemmOutput to;
-    if (f.vector_requant) {  // requantized in the GEMM's epilogue (never for logits)
-      to.codes = out + (n * pixels + p0) * s.out_channels + g * ocg;
-      to.requant = channel_requant(op, g * ocg);
-      to.ld = s.out_channels;
-      gemm(x, count, lda, pw.k_padded, ocg, pw.data.data(), pw.bias.data(), oc0, oc1, to);
-      return;
-    }
-    acc.resize(static_cast<size_t>(count * ocg));
-    to.acc = acc.data();
-    to.ld = ocg;
-    gemm(x, count, lda, pw.k_padded, ocg, pw.data.data(), pw.bias.data(), oc0, oc1, to);
-    for (int64_t p = 0; p < count; ++p)
-      for (int64_t c = oc0; c < oc1; ++c) {
-        const int64_t channel = g * ocg + c;
-        // Codes stay NHWC; logits come out in the program's (C, H, W) order.
-        finish(op, channel, acc[static_cast<size_t>(p * ocg + c)], out + (n * pixels + p0 + p) * s.out_channels + channel,
-               logits ? logits + (n * s.out_channels + channel) * pixels + p0 + p : nullptr);
-      }
-  };
+  // Without groups and float outputs, the output pixels of every image in the slice are
+  // one matrix of batch·pixels rows (NHWC rows of consecutive images are consecutive): one
+  // GEMM, so the weights are read once per slice, not once per image (ResNet's 7x7 layers:
+  // 49 rows an image against 2.4 MB of weights). Else one matrix per image and group.
+  const bool merged = s.groups == 1 && !logits;
+  const int64_t images = merged ? 1 : batch * s.groups, rows = merged ? batch * pixels : pixels;
 
-  if (!f.direct && s.groups == 1 && plan_for(1).chunks > 1) {
-    // Several channel chunks would each gather the same rows: gather each image's rows once
-    // (split over the threads), then run the chunks over them.
-    const Plan plan = plan_for(1);
-    const PackedWeights& pw = f.packed[0];
-    Tensor gathered = Tensor::uninitialized({pixels * pw.k_padded}, DType::u8);
-    uint8_t* rows = gathered.data<uint8_t>();
-    for (int64_t n = 0; n < batch; ++n) {
-      parallel_for(pixels, 16, [&](int64_t p0, int64_t p1) {
-        im2col_nhwc(in + n * in_size, s.height, s.width, s.channels, 0, s.channels, s.kernel, s.stride, s.padding,
-                    s.out_w(), p0, p1, op.input_zero_point, pw.k_padded, rows + p0 * pw.k_padded);
-      });
-      parallel_for(plan.tiles * plan.chunks, 1, [&](int64_t begin, int64_t end) {
-        std::vector<int32_t> acc;
-        for (int64_t t = begin; t < end; ++t) {
-          const int64_t chunk = t % plan.chunks, tile = t / plan.chunks;
-          const int64_t p0 = tile * plan.tile_rows, count = std::min(pixels, p0 + plan.tile_rows) - p0;
-          const int64_t oc0 = chunk * plan.chunk_oc, oc1 = std::min(ocg, oc0 + plan.chunk_oc);
-          if (oc0 < oc1 && count > 0) gemm_task(n, 0, p0, count, oc0, oc1, rows + p0 * pw.k_padded, pw.k_padded, acc);
-        }
-      });
+  // Tasks: (matrix, tile of rows, chunk of output channels), at least four per thread and a
+  // multiple of the thread count where the layer allows it, so that the threads finish
+  // together: channel chunks (multiples of the table's channel block) first, for layers with
+  // few rows (batch 1, 14x14), then smaller row tiles (down to a quarter of the table's
+  // preferred rows), rounded to its row block.
+  const int64_t threads = num_threads(), want = 4 * threads;
+  const int64_t min_rows = std::max(kt.gemm_row_block, kt.gemm_rows / 4);
+  int64_t tiles = (rows + kt.gemm_rows - 1) / kt.gemm_rows;
+  const int64_t cb = kt.gemm_channel_block, blocks = (ocg + cb - 1) / cb;
+  const int64_t chunks = std::clamp<int64_t>((want + images * tiles - 1) / (images * tiles), 1, blocks);
+  const int64_t chunk_oc = (blocks + chunks - 1) / chunks * cb;
+  while (images * tiles * chunks % threads != 0 || images * tiles * chunks < want) {
+    if ((rows + tiles) / (tiles + 1) < min_rows) break;
+    ++tiles;
+  }
+  const int64_t rb = kt.gemm_row_block;
+  const int64_t tile_rows = ((rows + tiles - 1) / tiles + rb - 1) / rb * rb;
+  tiles = (rows + tile_rows - 1) / tile_rows;
+
+  // GEMM rows [r0, r1) of matrix m (image n, group g): output pixels gathered by im2col
+  // (a merged matrix's rows may span several images).
+  auto gather = [&](int64_t n, int64_t g, int64_t r0, int64_t r1, int64_t k_padded, uint8_t* dst) {
+    for (int64_t r = r0; r < r1;) {
+      const int64_t image = merged ? r / pixels : n, p = merged ? r % pixels : r;
+      const int64_t count = std::min(r1 - r, pixels - p);
+      im2col_nhwc(in + image * in_size, s.height, s.width, s.channels, g * icg, icg, s.kernel, s.stride, s.padding,
+                  s.out_w(), p, p + count, op.input_zero_point, k_padded, dst + (r - r0) * k_padded);
+      r += count;
     }
-    return;
+  };
+  // Several channel chunks would each gather the same rows: gather them once, over the
+  // threads, before the GEMMs (merged matrices only; the others gather per task).
+  Tensor gathered;
+  if (merged && !f.direct && chunks > 1) {
+    const int64_t k_padded = f.packed[0].k_padded;
+    gathered = Tensor::uninitialized({rows * k_padded}, DType::u8);
+    uint8_t* dst = gathered.data<uint8_t>();
+    parallel_for(rows, 16, [&](int64_t r0, int64_t r1) { gather(0, 0, r0, r1, k_padded, dst + r0 * k_padded); });
   }
 
-  const Plan plan = plan_for(batch * s.groups);
-  const int64_t tiles = plan.tiles, chunks = plan.chunks;
-  parallel_for(batch * tiles * s.groups * chunks, 1, [&](int64_t begin, int64_t end) {
-    std::vector<uint8_t> rows;
+  const GemmFn gemm = kt.gemm;
+  parallel_for(images * tiles * chunks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<uint8_t> own_rows;
     std::vector<int32_t> acc;
     for (int64_t t = begin; t < end; ++t) {
-      const int64_t chunk = t % chunks, g = (t / chunks) % s.groups, tile = (t / chunks / s.groups) % tiles;
-      const int64_t n = t / chunks / s.groups / tiles;
-      const int64_t p0 = tile * plan.tile_rows, p1 = std::min(pixels, p0 + plan.tile_rows), count = p1 - p0;
-      const int64_t oc0 = chunk * plan.chunk_oc, oc1 = std::min(ocg, oc0 + plan.chunk_oc);
+      const int64_t chunk = t % chunks, tile = (t / chunks) % tiles, matrix = t / chunks / tiles;
+      const int64_t n = merged ? 0 : matrix / s.groups, g = merged ? 0 : matrix % s.groups;
+      const int64_t r0 = tile * tile_rows, count = std::min(rows, r0 + tile_rows) - r0;
+      const int64_t oc0 = chunk * chunk_oc, oc1 = std::min(ocg, oc0 + chunk_oc);
       if (oc0 >= oc1 || count <= 0) continue;
       const PackedWeights& pw = f.packed[static_cast<size_t>(g)];
-      const uint8_t* x = in + n * in_size + p0 * s.channels;
+      // Row r of the matrix is output pixel r of image n (merged: pixel r of the slice).
+      const uint8_t* x = in + n * in_size + r0 * s.channels;
       int64_t lda = s.channels;
-      if (!f.direct) {
-        rows.resize(static_cast<size_t>(count * pw.k_padded));
-        im2col_nhwc(in + n * in_size, s.height, s.width, s.channels, g * icg, icg, s.kernel, s.stride, s.padding,
-                    s.out_w(), p0, p1, op.input_zero_point, pw.k_padded, rows.data());
-        x = rows.data();
+      if (gathered.defined()) {
+        x = gathered.data<uint8_t>() + r0 * pw.k_padded;
+        lda = pw.k_padded;
+      } else if (!f.direct) {
+        own_rows.resize(static_cast<size_t>(count * pw.k_padded));
+        gather(n, g, r0, r0 + count, pw.k_padded, own_rows.data());
+        x = own_rows.data();
         lda = pw.k_padded;
       }
-      gemm_task(n, g, p0, count, oc0, oc1, x, lda, acc);
+      uint8_t* y = out + (n * pixels + r0) * s.out_channels + g * ocg;  // NHWC codes
+      GemmOutput to;
+      if (f.vector_requant) {  // requantized in the GEMM's epilogue (never for logits)
+        to.codes = y;
+        to.requant = channel_requant(op, g * ocg);
+        to.ld = s.out_channels;
+        gemm(x, count, lda, pw.k_padded, ocg, pw.data.data(), pw.bias.data(), oc0, oc1, to);
+        continue;
+      }
+      acc.resize(static_cast<size_t>(count * ocg));
+      to.acc = acc.data();
+      to.ld = ocg;
+      gemm(x, count, lda, pw.k_padded, ocg, pw.data.data(), pw.bias.data(), oc0, oc1, to);
+      for (int64_t r = 0; r < count; ++r)
+        for (int64_t c = oc0; c < oc1; ++c) {
+          const int64_t channel = g * ocg + c;
+          // Codes stay NHWC; logits come out in the program's (C, H, W) order.
+          finish(op, channel, acc[static_cast<size_t>(r * ocg + c)], y + r * s.out_channels + c,
+                 logits ? logits + (n * s.out_channels + channel) * pixels + r0 + r : nullptr);
+        }
     }
   });
 }
