@@ -21,13 +21,13 @@ struct Requant16 {
   __m512i multiplier, odd_multiplier, shift, mask, half, zero_point, lo, hi;
 };
 
-inline Requant16 make_requant16(__m512i m, __m512i shift, __m512i zp, __m512i lo, __m512i hi) {
+[[gnu::always_inline]] inline Requant16 make_requant16(__m512i m, __m512i shift, __m512i zp, __m512i lo, __m512i hi) {
   const __m512i one = _mm512_set1_epi32(1);
   const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, shift), one);
   return {m, _mm512_srli_epi64(m, 32), shift, mask, _mm512_srai_epi32(mask, 1), zp, lo, hi};
 }
 
-inline __m512i requantize16(__m512i x, const Requant16& k) {
+[[gnu::always_inline]] inline __m512i requantize16(__m512i x, const Requant16& k) {
   const __m512i round = _mm512_set1_epi64(int64_t{1} << 30);
   const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, k.multiplier), round), 31);
   const __m512i odd =
@@ -41,7 +41,10 @@ inline __m512i requantize16(__m512i x, const Requant16& k) {
 }
 
 // The same with the constants made on the spot (loop-invariant parts hoisted by the compiler).
-inline __m512i requantize16(__m512i x, __m512i m, __m512i shift, __m512i zp, __m512i lo, __m512i hi) {
+// Always inlined: GCC kept an out-of-line copy taking the constants through memory (3% of
+// ResNet-18's int8 time).
+[[gnu::always_inline]] inline __m512i requantize16(__m512i x, __m512i m, __m512i shift, __m512i zp, __m512i lo,
+                                                   __m512i hi) {
   return requantize16(x, make_requant16(m, shift, zp, lo, hi));
 }
 

@@ -371,8 +371,9 @@ Tensor Executor::run(const Tensor& input) const {
   Tensor codes = Tensor::uninitialized(x.shape(), DType::u8);
   const float* px = x.data<float>();
   uint8_t* pc = codes.data<uint8_t>();
+  const QuantizeInputFn quantize = kernels_ ? kernels_->quantize_input : quantize_input_reference;
   parallel_for(x.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) pc[i] = quantize_input(px[i], program_.input_scale, program_.input_zero_point);
+    quantize(px + begin, end - begin, program_.input_scale, program_.input_zero_point, pc + begin);
   });
   return run_codes_contiguous(pc, x.size(0));
 }

@@ -239,6 +239,23 @@ void depthwise3x3(const uint8_t* x, int64_t height, int64_t width, int64_t chann
 
 }  // namespace
 
+// As quantize_input_avx512: IEEE division, round to nearest even, the ±512 clamp (NaN → −512),
+// zero point, code range; a scalar tail.
+void quantize_input_avx2(const float* x, int64_t n, float scale, int32_t zero_point, uint8_t* out) {
+  const __m256 s = _mm256_set1_ps(scale), lo = _mm256_set1_ps(-512.0f), hi = _mm256_set1_ps(512.0f);
+  const __m256i zp = _mm256_set1_epi32(zero_point), zero = _mm256_setzero_si256(), top = _mm256_set1_epi32(255);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 q = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x + i), s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256i v = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(q, lo), hi)), zp);
+    const __m256i c = _mm256_min_epi32(_mm256_max_epi32(v, zero), top);
+    const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+    const int64_t bytes = _mm_cvtsi128_si64(_mm_packus_epi16(words, words));
+    std::memcpy(out + i, &bytes, 8);
+  }
+  quantize_input_reference(x + i, n - i, scale, zero_point, out + i);
+}
+
 // 3x3 at stride 1 or 2 through the strip kernel, everything else through depthwise_pixels.
 void depthwise_nhwc_avx2(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                          int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end, int32_t zp,

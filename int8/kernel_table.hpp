@@ -31,6 +31,7 @@ using MaxPoolFn = void (*)(const uint8_t* x, int64_t height, int64_t width, int6
                            uint8_t* out);
 using AddFn = void (*)(const uint8_t* a, const uint8_t* b, int64_t n, const AddParams& p, uint8_t* out);
 using RequantizeFn = void (*)(const int32_t* acc, int64_t channels, const ChannelRequant& rq, uint8_t* out);
+using QuantizeInputFn = void (*)(const float* x, int64_t n, float scale, int32_t zero_point, uint8_t* out);
 
 struct KernelTable {
   const char* id;    // "amx", "vnni", "avx2", "scalar": INTRAIN_INT8_KERNELS and test names
@@ -51,6 +52,7 @@ struct KernelTable {
   MaxPoolFn max_pool;
   AddFn add;
   RequantizeFn requantize;
+  QuantizeInputFn quantize_input;  // the float input to codes (Executor::run)
 };
 
 // Every table, fastest first (whether or not this CPU runs it).

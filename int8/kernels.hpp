@@ -129,6 +129,12 @@ struct AddParams {
 void add_reference(const uint8_t* a, const uint8_t* b, int64_t n, const AddParams& p, uint8_t* out);
 void add_avx512(const uint8_t* a, const uint8_t* b, int64_t n, const AddParams& p, uint8_t* out);
 
+// out[i] = quantize_input(x[i], scale, zero_point) (requantize.hpp): the network's float
+// input to its codes, and the vector twins.
+void quantize_input_reference(const float* x, int64_t n, float scale, int32_t zero_point, uint8_t* out);
+void quantize_input_avx2(const float* x, int64_t n, float scale, int32_t zero_point, uint8_t* out);
+void quantize_input_avx512(const float* x, int64_t n, float scale, int32_t zero_point, uint8_t* out);
+
 // out[i] = requantize(acc[i]) with channel i's multiplier, for one pixel's channels: the
 // scalar definition and its AVX-512 twin (equal bit for bit; see requantize.hpp).
 void requantize_channels_reference(const int32_t* acc, int64_t channels, const ChannelRequant& rq, uint8_t* out);

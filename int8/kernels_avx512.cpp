@@ -10,6 +10,21 @@
 
 namespace intrain::int8 {
 
+// IEEE division as the scalar code divides (a reciprocal would round differently), round to
+// nearest even, the ±512 clamp (max_ps returns its second operand for NaN, as fmax does),
+// then the zero point and the code range.
+void quantize_input_avx512(const float* x, int64_t n, float scale, int32_t zero_point, uint8_t* out) {
+  const __m512 s = _mm512_set1_ps(scale), lo = _mm512_set1_ps(-512.0f), hi = _mm512_set1_ps(512.0f);
+  const __m512i zp = _mm512_set1_epi32(zero_point), zero = _mm512_setzero_si512(), top = _mm512_set1_epi32(255);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = lanes_mask(n - i);
+    const __m512 q = _mm512_roundscale_ps(_mm512_div_ps(_mm512_maskz_loadu_ps(mask, x + i), s),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(q, lo), hi)), zp);
+    _mm_mask_storeu_epi8(out + i, mask, _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, zero), top)));
+  }
+}
+
 void requantize_channels_avx512(const int32_t* acc, int64_t channels, const ChannelRequant& rq, uint8_t* out) {
   const __m512i zp = _mm512_set1_epi32(rq.zero_point), lo = _mm512_set1_epi32(rq.lo), hi = _mm512_set1_epi32(rq.hi);
   for (int64_t c = 0; c < channels; c += 16) {

@@ -42,6 +42,10 @@ void linear_acc_reference(int64_t rows, int64_t in, int64_t out, const uint8_t* 
     }
 }
 
+void quantize_input_reference(const float* x, int64_t n, float scale, int32_t zero_point, uint8_t* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = quantize_input(x[i], scale, zero_point);
+}
+
 void requantize_channels_reference(const int32_t* acc, int64_t channels, const ChannelRequant& rq, uint8_t* out) {
   for (int64_t c = 0; c < channels; ++c)
     out[c] = requantize(acc[c], {rq.multiplier[c], rq.shift[c]}, rq.zero_point, rq.lo, rq.hi);

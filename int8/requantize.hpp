@@ -54,9 +54,13 @@ inline int32_t multiply_by_quantized_multiplier(int32_t x, FixedPointMultiplier 
 }
 
 // A float network input to its u8 code: clamp(round_half_even(x / s) + z, 0, 255), §1's
-// formula (used by Executor::run and by the pixel table of set_pixel_input).
+// formula (used by Executor::run and by the pixel table of set_pixel_input). The rounded
+// quotient is clamped to ±512 before the conversion, which changes no code (every code
+// beyond clamps to 0 or 255 anyway) and keeps huge values and NaN (→ −512) well defined;
+// the vector twins (quantize_input_avx512/avx2) do the same, bit for bit.
 inline uint8_t quantize_input(float x, float scale, int32_t zero_point) {
-  return static_cast<uint8_t>(std::clamp(static_cast<int32_t>(std::nearbyint(x / scale)) + zero_point, 0, 255));
+  const float q = std::fmin(std::fmax(std::nearbyint(x / scale), -512.0f), 512.0f);
+  return static_cast<uint8_t>(std::clamp(static_cast<int32_t>(q) + zero_point, 0, 255));
 }
 
 // acc (already including the bias) → output code: scale, add the zero point, clamp.

@@ -170,6 +170,29 @@ TEST_CASE("every table's requantization and residual addition equal the scalar d
       CHECK(got == want);
     }
   }
+  // Input quantization: ties (round half to even), both signs, the clamp, huge values, infinities, NaN.
+  {
+    const float scale = 0.25f;  // a power of two: x / scale is exact, so the ties below are real ties
+    std::vector<float> x;
+    for (int i = -700; i <= 700; ++i) x.push_back(scale * (static_cast<float>(i) + 0.5f));
+    for (int i = 0; i < 300; ++i) x.push_back(static_cast<float>(g.uniform() * 300.0 - 150.0));
+    for (float v : {1e30f, -1e30f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                    std::numeric_limits<float>::quiet_NaN(), 0.0f, -0.0f, 3e9f, -3e9f})
+      x.push_back(v);
+    for (int32_t zp : {0, 37, 128, 255}) {
+      std::vector<uint8_t> want(x.size()), got(x.size());
+      quantize_input_reference(x.data(), static_cast<int64_t>(x.size()), scale, zp, want.data());
+      CHECK(want[700] == std::clamp(0 + zp, 0, 255));  // 0.5 rounds to the even 0
+      CHECK(want[701] == std::clamp(2 + zp, 0, 255));  // 1.5 to 2
+      CHECK(want[702] == std::clamp(2 + zp, 0, 255));  // 2.5 to 2
+      for (const KernelTable* table : tables) {
+        CAPTURE(table->id);
+        CAPTURE(zp);
+        table->quantize_input(x.data(), static_cast<int64_t>(x.size()), scale, zp, got.data());
+        CHECK(got == want);
+      }
+    }
+  }
   const int32_t big_multiplier = quantize_multiplier(3.0).multiplier, left_shift = quantize_multiplier(3.0).shift;
   CHECK_FALSE(vector_requantizable(&big_multiplier, &left_shift, 1));  // multipliers >= 1 stay scalar
 }
