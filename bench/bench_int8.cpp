@@ -37,6 +37,8 @@ const std::vector<GemmCase> kGemms = {
     {"v2_28x28_32to192", 784, 32, 192},      {"v2_14x14_64to384", 196, 64, 384},
     // Operands that stay in L1 (the kernel's own ceiling) and a long K (ResNet's last stage at batch 16).
     {"l1_64x512x64", 64, 512, 64},           {"r18_3x3_7x7x16_512to512", 784, 4608, 512},
+    // The stems: ResNet-18's 7x7/2 and the MobileNets' 3x3/2 on 3 channels, as im2col GEMMs.
+    {"r18_stem_7x7_3to64", 12544, 147, 64},   {"mb_stem_3x3_3to32", 12544, 27, 32},
 };
 
 struct Operands {
@@ -164,6 +166,23 @@ void BM_onednn_conv(benchmark::State& state, GemmCase c, int64_t kernel, int64_t
   report_gops(state, timer, 2.0 * static_cast<double>(size * size * c.k * c.out), "amx");
 }
 
+// The NHWC im2col of the stems (224x224x3, zero point 3), one image, rows of the table's K alignment.
+void BM_im2col(benchmark::State& state, int64_t kernel, const KernelTable* table) {
+  constexpr int64_t kSize = 224, kChannels = 3;
+  const int64_t pad = kernel / 2, out = (kSize + 2 * pad - kernel) / 2 + 1, k = kernel * kernel * kChannels;
+  std::vector<int8_t> w(static_cast<size_t>(k));
+  std::vector<int32_t> bias(1);
+  const int64_t k_padded = table->pack(w.data(), 1, k, bias.data(), 0).k_padded;
+  std::vector<uint8_t> x(static_cast<size_t>(kSize * kSize * kChannels), 9), rows(static_cast<size_t>(out * out * k_padded));
+  bench::LoopTimer timer;
+  for (auto _ : state) {
+    im2col_nhwc(x.data(), kSize, kSize, kChannels, 0, kChannels, kernel, 2, pad, out, 0, out * out, 3, k_padded,
+                rows.data());
+    benchmark::ClobberMemory();
+  }
+  bench::report_gbytes(state, timer, static_cast<double>(rows.size()));
+}
+
 void BM_depthwise(benchmark::State& state, int64_t size, int64_t channels, int64_t stride, const KernelTable* table) {
   Generator g(2);
   std::vector<uint8_t> x(static_cast<size_t>(size * size * channels));
@@ -219,6 +238,10 @@ int register_all() {
   for (const auto& c : convs)
     benchmark::RegisterBenchmark((std::string("int8_gemm/") + c.gemm->name + "/onednn_conv_int32").c_str(),
                                  BM_onednn_conv, *c.gemm, c.kernel, c.size);
+  for (const KernelTable* t : {tables.front(), &scalar_kernel_table()}) {
+    benchmark::RegisterBenchmark((std::string("im2col/stem_7x7s2_224x224x3/") + t->id).c_str(), BM_im2col, 7, t);
+    benchmark::RegisterBenchmark((std::string("im2col/stem_3x3s2_224x224x3/") + t->id).c_str(), BM_im2col, 3, t);
+  }
   for (const KernelTable* t : tables) {
     const std::string tail = std::string("/") + t->id;
     benchmark::RegisterBenchmark(("depthwise3x3/112x112x24" + tail).c_str(), BM_depthwise, 112, 24, 1, t);
