@@ -10,6 +10,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <zlib.h>
+
+#include "core/file_reader.hpp"
 
 namespace intrain {
 
@@ -46,7 +49,37 @@ void write_all(int fd, const char* data, size_t size, const std::string& path) {
   }
 }
 
+// The CRC-32 (zlib's) of the tensor data, written in the metadata under this key and
+// checked on load when present; files without one (older ones, other writers') still load.
+const char* kChecksumKey = "intrain_data_crc32";
+
+std::string crc32_hex(const char* data, size_t size) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (size > 0) {  // zlib takes uInt lengths
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
+    data += chunk;
+    size -= chunk;
+  }
+  char text[9];
+  std::snprintf(text, sizeof text, "%08lx", static_cast<unsigned long>(crc & 0xffffffffUL));
+  return text;
+}
+
+// A non-negative integer of the header (dimensions, offsets): JSON allows 1e30 or 2.5,
+// whose conversion to an integer would be undefined.
+uint64_t header_integer(const json& v, const std::string& path, const std::string& name, const char* what) {
+  INTRAIN_CHECK(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0), "'", path, "': tensor '",
+                name, "' has a ", what, " that is not a non-negative integer: ", v.dump());
+  return v.get<uint64_t>();
+}
+
 }  // namespace
+
+bool skip_checksums() {
+  const char* env = std::getenv("INTRAIN_SKIP_CHECKSUM");
+  return env && *env && std::string(env) != "0";
+}
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
   const std::filesystem::path target(path);
@@ -79,7 +112,6 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata) {
   json header = json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
   std::string data;
   for (const auto& [name, tensor] : tensors) {
     INTRAIN_CHECK(name != "__metadata__" && !name.empty(), "save_safetensors: invalid tensor name '", name, "'");
@@ -91,6 +123,9 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
     const auto* begin = reinterpret_cast<const char*>(t.storage()->data()) + t.offset() * static_cast<int64_t>(dtype_size(t.dtype()));
     data.append(begin, bytes);  // x86-64 is little-endian, as the format
   }
+  std::map<std::string, std::string> meta = metadata;
+  meta[kChecksumKey] = crc32_hex(data.data(), data.size());
+  header["__metadata__"] = meta;
   std::string header_text = header.dump();
   header_text.append((8 - header_text.size() % 8) % 8, ' ');  // align the data, as the reference writer does
   std::string file(8, '\0');
@@ -102,16 +137,19 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  INTRAIN_CHECK(in.good(), "cannot open '", path, "': no such file or not readable");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_safetensors(bytes, path);
+  return parse_safetensors(read_regular_file(path, "safetensors file"), path);
 }
 
 SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& path) {
   INTRAIN_CHECK(bytes.size() >= 8, "'", path, "' is not a safetensors file: ", bytes.size(), " bytes");
   uint64_t header_size = 0;
   for (int i = 0; i < 8; ++i) header_size |= uint64_t{static_cast<uint8_t>(bytes[static_cast<size_t>(i)])} << (8 * i);
+  const bool plausible = header_size <= bytes.size() - 8 && header_size > 0 && bytes[8] == '{';
+  // A PyTorch checkpoint (torch.save) is a zip archive or, in the legacy format, a pickle.
+  const bool zip = bytes.compare(0, 4, "PK\x03\x04") == 0;
+  const bool pickle = static_cast<uint8_t>(bytes[0]) == 0x80 && bytes[1] >= 2 && bytes[1] <= 5;
+  INTRAIN_CHECK(plausible || !(zip || pickle), "'", path, "' is a PyTorch pickle (torch.save), not safetensors: ",
+                "save it with safetensors.torch.save_file(model.state_dict(), ...) instead");
   INTRAIN_CHECK(header_size <= bytes.size() - 8, "'", path, "' is truncated: its header claims ", header_size,
                 " bytes, the file has ", bytes.size() - 8, " after the length");
   json header;
@@ -137,12 +175,25 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& p
       DType dtype;
       INTRAIN_CHECK(parse_dtype(entry.at("dtype").get<std::string>(), dtype), "'", path, "': tensor '", name,
                     "' has unsupported dtype ", entry.at("dtype").dump(), " (F32, I32, I8, U8 are supported)");
-      const Shape shape = entry.at("shape").get<Shape>();
-      for (int64_t s : shape) INTRAIN_CHECK(s >= 0, "'", path, "': tensor '", name, "' has a negative dimension");
-      const auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
-      INTRAIN_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1] && offsets[1] <= data_size, "'", path,
+      const json& dims = entry.at("shape");
+      INTRAIN_CHECK(dims.is_array() && dims.size() <= 16, "'", path, "': tensor '", name,
+                    "' has a shape that is not a list of at most 16 dimensions");
+      Shape shape;
+      uint64_t expected = dtype_size(dtype);  // bytes, multiplied without overflow
+      for (const json& d : dims) {
+        const uint64_t v = header_integer(d, path, name, "dimension");
+        INTRAIN_CHECK(!__builtin_mul_overflow(expected, v, &expected) && expected <= data_size, "'", path,
+                      "': tensor '", name, "' of shape ", dims.dump(), " needs more bytes than the file's ", data_size,
+                      " data bytes");
+        shape.push_back(static_cast<int64_t>(v));
+      }
+      const json& range = entry.at("data_offsets");
+      INTRAIN_CHECK(range.is_array() && range.size() == 2, "'", path, "': tensor '", name,
+                    "' needs data_offsets [begin, end]");
+      const uint64_t offsets[2] = {header_integer(range[0], path, name, "data offset"),
+                                   header_integer(range[1], path, name, "data offset")};
+      INTRAIN_CHECK(offsets[0] <= offsets[1] && offsets[1] <= data_size, "'", path,
                     "': tensor '", name, "' has data offsets outside the file's ", data_size, " data bytes");
-      const uint64_t expected = static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype);
       INTRAIN_CHECK(offsets[1] - offsets[0] == expected, "'", path, "': tensor '", name, "' of shape ",
                     shape_str(shape), " needs ", expected, " bytes, its offsets span ", offsets[1] - offsets[0]);
       Tensor t = Tensor::empty(shape, dtype);
@@ -153,9 +204,27 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& p
       throw Error("'" + path + "': tensor '" + name + "' has a malformed entry: " + e.what());
     }
   }
+  // The tensors tile the data section exactly, as the format requires: no overlap, no gap,
+  // nothing after (a header length off by one would otherwise shift every tensor a byte).
   std::sort(ranges.begin(), ranges.end());
-  for (size_t i = 1; i < ranges.size(); ++i)
-    INTRAIN_CHECK(ranges[i].first >= ranges[i - 1].second, "'", path, "': tensors overlap in the data section");
+  size_t covered = 0;
+  for (const auto& [begin, end] : ranges) {
+    INTRAIN_CHECK(begin >= covered, "'", path, "': tensors overlap in the data section");
+    INTRAIN_CHECK(begin == covered, "'", path, "': the data section has ", begin - covered,
+                  " bytes no tensor owns at offset ", covered, " (a damaged header or header length?)");
+    covered = end;
+  }
+  INTRAIN_CHECK(covered == data_size, "'", path, "': the data section holds ", data_size, " bytes, its tensors ",
+                covered, " (a damaged header or header length?)");
+  const auto checksum = out.metadata.find(kChecksumKey);
+  if (checksum != out.metadata.end()) {
+    if (!skip_checksums()) {
+      const std::string actual = crc32_hex(bytes.data() + data_begin, data_size);
+      INTRAIN_CHECK(actual == checksum->second, "'", path, "' is damaged: its tensor data has CRC-32 ", actual,
+                    ", the file says ", checksum->second, " (INTRAIN_SKIP_CHECKSUM=1 loads it anyway)");
+    }
+    out.metadata.erase(checksum);  // bookkeeping of the file, not the caller's metadata
+  }
   return out;
 }
 

@@ -18,11 +18,16 @@ struct SafetensorsFile {
 
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
-// Validates the whole file (header JSON, dtypes, shapes, offsets within the data, no
-// overlaps) and throws an Error naming the file and the problem.
+// Validates the whole file (a regular file; header JSON, dtypes, shapes and offsets without
+// overflow, tensors tiling the data exactly; the CRC-32 of the data when the file carries
+// one, as every file save_safetensors writes does) and throws an Error naming the file and
+// the problem. A PyTorch pickle gets an error saying how to save it as safetensors.
 SafetensorsFile load_safetensors(const std::string& path);
 // The same from bytes in memory; `name` labels the errors.
 SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& name);
+
+// INTRAIN_SKIP_CHECKSUM=1 (for speed, or to rescue a damaged file) skips the CRC check.
+bool skip_checksums();
 
 // Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync of the folder).
 void write_file_atomically(const std::string& path, const std::string& bytes);

@@ -23,7 +23,9 @@ Shape contiguous_strides(const Shape& shape) {
 
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape)
+    if (__builtin_mul_overflow(n, s, &n) || s < 0)
+      throw Error("shape " + shape_str(shape) + (s < 0 ? " has a negative dimension" : " has more than 2^63 elements"));
   return n;
 }
 

@@ -2,6 +2,9 @@
 // writes, and every kind of damaged file.
 #include <doctest.h>
 
+#include <sys/stat.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -78,9 +81,11 @@ TEST_CASE("damaged safetensors files give errors naming the file and the problem
   truncated[0] = 100;
   std::ofstream(p, std::ios::binary) << truncated << "{}";
   expect_error([&] { load_safetensors(p); }, "is truncated");
-  write_raw(p, R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", std::string(8, '\0'));
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", std::string(8, '\0'));
   expect_error([&] { load_safetensors(p); }, "outside the file");
-  write_raw(p, R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", std::string(8, '\0'));
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", std::string(8, '\0'));
+  expect_error([&] { load_safetensors(p); }, "needs more bytes than the file's 8");
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", std::string(16, '\0'));
   expect_error([&] { load_safetensors(p); }, "needs 12 bytes");
   write_raw(p, R"({"w":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})", std::string(8, '\0'));
   expect_error([&] { load_safetensors(p); }, "unsupported dtype");
@@ -88,8 +93,75 @@ TEST_CASE("damaged safetensors files give errors naming the file and the problem
             std::string(8, '\0'));
   expect_error([&] { load_safetensors(p); }, "overlap");
   write_raw(p, R"({"w":{"dtype":"F32","shape":"x","data_offsets":[0,4]}})", std::string(4, '\0'));
+  expect_error([&] { load_safetensors(p); }, "not a list");
+  write_raw(p, R"({"w":{"dtype":"F32","data_offsets":[0,4]}})", std::string(4, '\0'));
   expect_error([&] { load_safetensors(p); }, "malformed entry");
   expect_error([&] { load_safetensors(dir / "none.safetensors"); }, "cannot open");
+  // Numbers JSON allows but sizes do not: 25 digits, fractions, negatives, products that wrap.
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[1000000000000000000000000],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  expect_error([&] { load_safetensors(p); }, "not a non-negative integer");
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  expect_error([&] { load_safetensors(p); }, "not a non-negative integer");
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  expect_error([&] { load_safetensors(p); }, "not a non-negative integer");
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}})", "");
+  expect_error([&] { load_safetensors(p); }, "needs more bytes");
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,1e2]}})", std::string(4, '\0'));
+  expect_error([&] { load_safetensors(p); }, "not a non-negative integer");
+  // The tensors must tile the data exactly: a gap, or bytes after the last tensor (a header
+  // length one too short shifts everything by a byte and leaves one over).
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", std::string(8, '\0'));
+  expect_error([&] { load_safetensors(p); }, "no tensor owns");
+  write_raw(p, R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", std::string(5, '\0'));
+  expect_error([&] { load_safetensors(p); }, "its tensors 4");
+}
+
+TEST_CASE("loaders refuse what is not a regular file, and PyTorch pickles with advice") {
+  TempDir dir;
+  const std::string fifo = dir / "fifo.safetensors";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  expect_error([&] { load_safetensors(fifo); }, "is a FIFO");  // returns at once: nothing is waited for
+  expect_error([&] { load_safetensors(dir.str()); }, "is a directory");
+  const std::string zip = dir / "model.pt";
+  std::ofstream(zip, std::ios::binary) << std::string("PK\x03\x04") << std::string(60, 'x');
+  expect_error([&] { load_safetensors(zip); }, "is a PyTorch pickle");
+  std::ofstream(zip, std::ios::binary) << std::string("\x80\x02") << std::string(60, 'x');
+  expect_error([&] { load_safetensors(zip); }, "save it with safetensors.torch.save_file");
+}
+
+TEST_CASE("the tensor data carries a CRC-32: any flipped bit is an error naming the file") {
+  TempDir dir;
+  const std::string p = dir / "c.safetensors";
+  save_safetensors(p, {{"w", Tensor::full({64}, 0.25)}, {"b", Tensor::ones({3})}}, {{"note", "x"}});
+  const SafetensorsFile good = load_safetensors(p);
+  CHECK(good.metadata.size() == 1);  // the checksum is the file's bookkeeping, not metadata
+  std::string bytes;
+  {
+    std::ifstream in(p, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // Every bit of the last 268 bytes (the data section), one at a time.
+  int refused = 0, flips = 0;
+  for (size_t i = bytes.size() - 268; i < bytes.size(); i += 7)
+    for (int bit = 0; bit < 8; bit += 3) {
+      std::string damaged = bytes;
+      damaged[i] = static_cast<char>(damaged[i] ^ (1 << bit));
+      ++flips;
+      try {
+        parse_safetensors(damaged, p);
+      } catch (const Error& e) {
+        refused += std::string(e.what()).find("is damaged") != std::string::npos &&
+                   std::string(e.what()).find(p) != std::string::npos;
+      }
+    }
+  CHECK(refused == flips);
+  // Asked to, the damaged file loads (a rescue, or speed).
+  std::string damaged = bytes;
+  damaged.back() = static_cast<char>(damaged.back() ^ 1);
+  ::setenv("INTRAIN_SKIP_CHECKSUM", "1", 1);
+  CHECK_NOTHROW(parse_safetensors(damaged, p));
+  ::unsetenv("INTRAIN_SKIP_CHECKSUM");
+  // Files without a checksum (PyTorch's, older ones) still load: the test above of "ext.safetensors".
 }
 
 TEST_CASE("writes are atomic: a failed write leaves nothing, a good one leaves no temporary") {
