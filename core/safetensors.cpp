@@ -49,18 +49,37 @@ void write_all(int fd, const char* data, size_t size, const std::string& path) {
   }
 }
 
-// The CRC-32 (zlib's) of the tensor data, written in the metadata under this key and
-// checked on load when present; files without one (older ones, other writers') still load.
-const char* kChecksumKey = "intrain_data_crc32";
+// The CRC-32 (zlib's) of the file's meaning: every tensor's name, dtype, shape and byte
+// range and every metadata entry, in a canonical text (so JSON spacing does not matter),
+// then the tensor data. Written in the metadata under this key and checked on load when
+// present; files without one (older ones, other writers') still load.
+const char* kChecksumKey = "intrain_crc32";
 
-std::string crc32_hex(const char* data, size_t size) {
+struct Entry {
+  std::string dtype;
+  Shape shape;
+  uint64_t begin, end;
+};
+
+std::string checksum_hex(const std::map<std::string, Entry>& entries, const std::map<std::string, std::string>& metadata,
+                         const char* data, size_t size) {
+  std::string canonical;
+  for (const auto& [name, e] : entries)
+    canonical += name + '\n' + e.dtype + '\n' + shape_str(e.shape) + '\n' + std::to_string(e.begin) + ' ' +
+                 std::to_string(e.end) + '\n';
+  for (const auto& [key, value] : metadata)
+    if (key != kChecksumKey) canonical += key + '\n' + std::to_string(value.size()) + '\n' + value + '\n';
   uLong crc = crc32(0L, Z_NULL, 0);
-  while (size > 0) {  // zlib takes uInt lengths
-    const uInt chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
-    data += chunk;
-    size -= chunk;
-  }
+  auto feed = [&crc](const char* p, size_t n) {
+    while (n > 0) {  // zlib takes uInt lengths
+      const uInt chunk = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+      crc = crc32(crc, reinterpret_cast<const Bytef*>(p), chunk);
+      p += chunk;
+      n -= chunk;
+    }
+  };
+  feed(canonical.data(), canonical.size());
+  feed(data, size);
   char text[9];
   std::snprintf(text, sizeof text, "%08lx", static_cast<unsigned long>(crc & 0xffffffffUL));
   return text;
@@ -113,6 +132,7 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
                       const std::map<std::string, std::string>& metadata) {
   json header = json::object();
   std::string data;
+  std::map<std::string, Entry> entries;
   for (const auto& [name, tensor] : tensors) {
     INTRAIN_CHECK(name != "__metadata__" && !name.empty(), "save_safetensors: invalid tensor name '", name, "'");
     Tensor t = tensor.contiguous();
@@ -120,11 +140,12 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
     header[name] = {{"dtype", dtype_tag(t.dtype())},
                     {"shape", t.shape()},
                     {"data_offsets", {data.size(), data.size() + bytes}}};
+    entries[name] = {dtype_tag(t.dtype()), t.shape(), data.size(), data.size() + bytes};
     const auto* begin = reinterpret_cast<const char*>(t.storage()->data()) + t.offset() * static_cast<int64_t>(dtype_size(t.dtype()));
     data.append(begin, bytes);  // x86-64 is little-endian, as the format
   }
   std::map<std::string, std::string> meta = metadata;
-  meta[kChecksumKey] = crc32_hex(data.data(), data.size());
+  meta[kChecksumKey] = checksum_hex(entries, meta, data.data(), data.size());
   header["__metadata__"] = meta;
   std::string header_text = header.dump();
   header_text.append((8 - header_text.size() % 8) % 8, ' ');  // align the data, as the reference writer does
@@ -162,6 +183,7 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& p
   const size_t data_begin = 8 + header_size, data_size = bytes.size() - data_begin;
   SafetensorsFile out;
   std::vector<std::pair<size_t, size_t>> ranges;
+  std::map<std::string, Entry> entries;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
       INTRAIN_CHECK(entry.is_object(), "'", path, "': __metadata__ must be an object of strings");
@@ -199,6 +221,7 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& p
       Tensor t = Tensor::empty(shape, dtype);
       std::memcpy(t.storage()->data(), bytes.data() + data_begin + offsets[0], expected);
       ranges.emplace_back(offsets[0], offsets[1]);
+      entries[name] = {entry.at("dtype").get<std::string>(), shape, offsets[0], offsets[1]};
       out.tensors.emplace(name, t);
     } catch (const json::exception& e) {
       throw Error("'" + path + "': tensor '" + name + "' has a malformed entry: " + e.what());
@@ -216,11 +239,20 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& p
   }
   INTRAIN_CHECK(covered == data_size, "'", path, "': the data section holds ", data_size, " bytes, its tensors ",
                 covered, " (a damaged header or header length?)");
+  // A key one flipped bit away from the checksum's is the checksum's own key, damaged:
+  // taking it for someone's metadata would skip the check silently.
+  for (const auto& [key, value] : out.metadata) {
+    if (key.size() != std::strlen(kChecksumKey) || key == kChecksumKey) continue;
+    int differing_bits = 0;
+    for (size_t i = 0; i < key.size(); ++i) differing_bits += __builtin_popcount(static_cast<uint8_t>(key[i] ^ kChecksumKey[i]));
+    INTRAIN_CHECK(differing_bits != 1, "'", path, "' is damaged: its metadata key '", key, "' is the checksum's ('",
+                  kChecksumKey, "') with a bit flipped");
+  }
   const auto checksum = out.metadata.find(kChecksumKey);
   if (checksum != out.metadata.end()) {
     if (!skip_checksums()) {
-      const std::string actual = crc32_hex(bytes.data() + data_begin, data_size);
-      INTRAIN_CHECK(actual == checksum->second, "'", path, "' is damaged: its tensor data has CRC-32 ", actual,
+      const std::string actual = checksum_hex(entries, out.metadata, bytes.data() + data_begin, data_size);
+      INTRAIN_CHECK(actual == checksum->second, "'", path, "' is damaged: its contents have CRC-32 ", actual,
                     ", the file says ", checksum->second, " (INTRAIN_SKIP_CHECKSUM=1 loads it anyway)");
     }
     out.metadata.erase(checksum);  // bookkeeping of the file, not the caller's metadata

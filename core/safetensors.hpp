@@ -19,8 +19,8 @@ struct SafetensorsFile {
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 // Validates the whole file (a regular file; header JSON, dtypes, shapes and offsets without
-// overflow, tensors tiling the data exactly; the CRC-32 of the data when the file carries
-// one, as every file save_safetensors writes does) and throws an Error naming the file and
+// overflow, tensors tiling the data exactly; the CRC-32 of the header's entries and the data
+// when the file carries one, as every file save_safetensors writes does) and throws an Error naming the file and
 // the problem. A PyTorch pickle gets an error saying how to save it as safetensors.
 SafetensorsFile load_safetensors(const std::string& path);
 // The same from bytes in memory; `name` labels the errors.

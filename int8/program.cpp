@@ -6,6 +6,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "core/file_reader.hpp"
 #include "core/safetensors.hpp"
 #include "int8/requantize.hpp"
 
@@ -15,6 +16,7 @@ namespace {
 
 using json = nlohmann::json;
 const char* kMetadataKey = "intrain_int8_program";
+constexpr int64_t kMaxKernel = 1024;  // kernels, strides, paddings: 1024² · 255 keeps pooling sums in int32
 
 OpKind parse_kind(const std::string& s) {
   for (OpKind k : kOpKinds)
@@ -54,10 +56,59 @@ Tensor unpack_codes(const Tensor& packed, int bits, const Shape& shape, size_t i
   return Tensor::from_vector(codes, shape);
 }
 
+// An integer field of the graph within [lo, hi]: JSON numbers may be 2^40, 1e30 or 2.5,
+// which a plain conversion would wrap or leave undefined.
+int64_t integer_field(const json& j, const char* key, int64_t lo, int64_t hi, size_t index) {
+  const json& v = j.at(key);
+  INTRAIN_CHECK(v.is_number_integer() && v.get<int64_t>() >= lo && v.get<int64_t>() <= hi, "int8 program: op ", index,
+                " field '", key, "' is ", v.dump(), ", expected an integer in ", lo, "..", hi);
+  return v.get<int64_t>();
+}
+
+// A per-example shape: 1 to 3 dimensions, each 1..2^24, and at most 2^31 elements.
+Shape shape_field(const json& v, const char* what, size_t index) {
+  INTRAIN_CHECK(v.is_array() && !v.empty() && v.size() <= 3, "int8 program: op ", index, " ", what, " ", v.dump(),
+                " is not a shape of 1 to 3 dimensions");
+  Shape shape;
+  int64_t elements = 1;
+  for (const json& d : v) {
+    INTRAIN_CHECK(d.is_number_integer() && d.get<int64_t>() >= 1 && d.get<int64_t>() <= (int64_t{1} << 24),
+                  "int8 program: op ", index, " ", what, " ", v.dump(), " has a dimension outside 1..2^24");
+    shape.push_back(d.get<int64_t>());
+    elements *= shape.back();
+    INTRAIN_CHECK(elements <= (int64_t{1} << 31), "int8 program: op ", index, " ", what, " ", v.dump(),
+                  " has more than 2^31 elements per example");
+  }
+  return shape;
+}
+
 void expect_tensor(const Tensor& t, DType dtype, const Shape& shape, size_t index, const char* what) {
   INTRAIN_CHECK(t.defined(), "int8 program: op ", index, " has no ", what);
   INTRAIN_CHECK(t.dtype() == dtype && t.shape() == shape, "int8 program: op ", index, " ", what, " is ",
                 dtype_name(t.dtype()), " ", shape_str(t.shape()), ", expected ", dtype_name(dtype), " ", shape_str(shape));
+}
+
+// Fixed-point multipliers as quantize_multiplier makes them: 0, or M0 in [2^30, 2^31).
+void check_multipliers(const Tensor& multiplier, size_t index) {
+  for (int32_t m : multiplier.to_vector<int32_t>())
+    INTRAIN_CHECK(m == 0 || m >= (int32_t{1} << 30), "int8 program: op ", index, " has multiplier ", m,
+                  ", expected 0 or a value in [2^30, 2^31) (docs/quantization.md §7)");
+}
+
+// Every int32 accumulator of the op stays in range for any input (docs/quantization.md §7):
+// |bias[c]| + 255 · Σ_k |w[c][k]| < 2^31, since |x − z| <= 255. The reference's sums then
+// never overflow (undefined behaviour in C++), and the fast kernels' wrapping sums, which
+// fold the zero point into the bias, come out the same.
+void check_accumulator_bound(const Op& op, size_t index) {
+  const int64_t oc = op.out_shape[0], per_channel = op.weight.numel() / oc;
+  const int8_t* w = op.weight.data<int8_t>();
+  const int32_t* bias = op.bias.data<int32_t>();
+  for (int64_t c = 0; c < oc; ++c) {
+    int64_t bound = bias[c] < 0 ? -static_cast<int64_t>(bias[c]) : bias[c];
+    for (int64_t k = 0; k < per_channel; ++k) bound += 255 * (w[c * per_channel + k] < 0 ? -w[c * per_channel + k] : w[c * per_channel + k]);
+    INTRAIN_CHECK(bound < (int64_t{1} << 31), "int8 program: op ", index, " channel ", c,
+                  " can overflow its int32 accumulator (|bias| + 255·Σ|w| = ", bound, " >= 2^31)");
+  }
 }
 
 }  // namespace
@@ -84,8 +135,27 @@ void Program::validate() const {
                   "int8 program: the pixel table must be u8 [", input_shape[0], ", 256]");
   Shape current = input_shape;
   std::vector<Shape> saved;  // the save/add stack
+  auto check_shape = [](const Shape& shape, size_t i, const char* what) {
+    INTRAIN_CHECK(!shape.empty() && shape.size() <= 3, "int8 program: op ", i, " ", what, " ", shape_str(shape),
+                  " is not a shape of 1 to 3 dimensions");
+    int64_t elements = 1;
+    for (int64_t d : shape) {
+      INTRAIN_CHECK(d >= 1 && d <= (int64_t{1} << 24), "int8 program: op ", i, " ", what, " ", shape_str(shape),
+                    " has a dimension outside 1..2^24");
+      elements *= d;
+      INTRAIN_CHECK(elements <= (int64_t{1} << 31), "int8 program: op ", i, " ", what, " ", shape_str(shape),
+                    " has more than 2^31 elements per example");
+    }
+  };
+  check_shape(input_shape, 0, "(the program's) input shape");
   for (size_t i = 0; i < ops.size(); ++i) {
     const Op& op = ops[i];
+    check_shape(op.in_shape, i, "input shape");
+    check_shape(op.out_shape, i, "output shape");
+    INTRAIN_CHECK(op.kernel >= 1 && op.kernel <= kMaxKernel && op.stride >= 1 && op.stride <= kMaxKernel &&
+                      op.padding >= 0 && op.padding <= kMaxKernel,
+                  "int8 program: op ", i, " kernel ", op.kernel, ", stride ", op.stride, " or padding ", op.padding,
+                  " is outside 1..", kMaxKernel, " (padding 0..", kMaxKernel, ")");
     INTRAIN_CHECK(op.in_shape == current, "int8 program: op ", i, " (", op_kind_name(op.kind), ") expects input ",
                   shape_str(op.in_shape), " but receives ", shape_str(current));
     for (int64_t d : op.out_shape) INTRAIN_CHECK(d > 0, "int8 program: op ", i, " has an empty output shape");
@@ -152,19 +222,27 @@ void Program::validate() const {
       INTRAIN_CHECK(0 <= op.clamp_min && op.clamp_min <= op.clamp_max && op.clamp_max <= 255, "int8 program: op ", i,
                     " clamp range [", op.clamp_min, ", ", op.clamp_max, "] is not within 0..255");
     }
+    if (op.kind == OpKind::avg_pool || op.kind == OpKind::add) check_multipliers(op.multiplier, i);
     if (op.kind == OpKind::conv2d || op.kind == OpKind::linear) {
       const int64_t oc = op.out_shape[0];
       expect_tensor(op.bias, DType::i32, {oc}, i, "bias");
       INTRAIN_CHECK(op.input_zero_point >= 0 && op.input_zero_point <= 255, "int8 program: op ", i,
                     " input zero point outside 0..255");
+      check_accumulator_bound(op, i);
       if (op.output_scale.defined()) {
         expect_tensor(op.output_scale, DType::f32, {oc}, i, "output scale");
+        for (float v : op.output_scale.to_vector<float>())
+          INTRAIN_CHECK(std::isfinite(v) && v > 0, "int8 program: op ", i, " has output scale ", v,
+                        ", expected a finite positive number");
         INTRAIN_CHECK(last, "int8 program: op ", i, " outputs float but is not the last op");
       } else {
         expect_tensor(op.multiplier, DType::i32, {oc}, i, "multiplier");
         expect_tensor(op.shift, DType::i32, {oc}, i, "shift");
+        check_multipliers(op.multiplier, i);
         for (int32_t s : op.shift.to_vector<int32_t>())
           INTRAIN_CHECK(s >= -31 && s <= 31, "int8 program: op ", i, " has shift ", s, " outside -31..31");
+        INTRAIN_CHECK(op.output_zero_point >= 0 && op.output_zero_point <= 255, "int8 program: op ", i,
+                      " has output zero point ", op.output_zero_point, " outside 0..255");
         INTRAIN_CHECK(0 <= op.clamp_min && op.clamp_min <= op.clamp_max && op.clamp_max <= 255, "int8 program: op ", i,
                       " clamp range [", op.clamp_min, ", ", op.clamp_max, "] is not within 0..255");
       }
@@ -224,11 +302,7 @@ void save_program(const std::string& path, const Program& program) {
   save_safetensors(path, tensors, {{kMetadataKey, graph.dump()}});
 }
 
-Program load_program(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  INTRAIN_CHECK(in.good(), "cannot open int8 program '", path, "': no such file or not readable");
-  return parse_program(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), path);
-}
+Program load_program(const std::string& path) { return parse_program(read_regular_file(path, "int8 program"), path); }
 
 Program parse_program(const std::string& bytes, const std::string& path) {
   SafetensorsFile file = parse_safetensors(bytes, path);
@@ -242,9 +316,10 @@ Program parse_program(const std::string& bytes, const std::string& path) {
     INTRAIN_CHECK(version <= kProgramVersion, "'", path, "' is an int8 program of format version ", version,
                   "; this build reads up to version ", kProgramVersion, ": convert it again or update intrain");
     program.model = graph.value("model", "");
-    program.input_shape = graph.at("input_shape").get<Shape>();
+    program.input_shape = shape_field(graph.at("input_shape"), "(the program's) input shape", 0);
+    INTRAIN_CHECK(graph.at("input_scale").is_number(), "int8 program: the input scale is not a number");
     program.input_scale = graph.at("input_scale").get<float>();
-    program.input_zero_point = graph.at("input_zero_point").get<int32_t>();
+    program.input_zero_point = static_cast<int32_t>(integer_field(graph, "input_zero_point", 0, 255, 0));
     if (auto table = file.tensors.find("input.pixel_codes"); table != file.tensors.end()) program.pixel_codes = table->second;
     const auto& ops = graph.at("ops");
     INTRAIN_CHECK(ops.is_array() && ops.size() <= 10000, "'", path, "': malformed op list");
@@ -252,18 +327,19 @@ Program parse_program(const std::string& bytes, const std::string& path) {
       const json& j = ops[i];
       Op op;
       op.kind = parse_kind(j.at("kind").get<std::string>());
-      op.in_shape = j.at("in_shape").get<Shape>();
-      op.out_shape = j.at("out_shape").get<Shape>();
-      op.kernel = j.at("kernel").get<int64_t>();
-      op.stride = j.at("stride").get<int64_t>();
-      op.padding = j.at("padding").get<int64_t>();
-      op.groups = j.at("groups").get<int64_t>();
-      op.input_zero_point = j.at("input_zero_point").get<int32_t>();
-      op.output_zero_point = j.at("output_zero_point").get<int32_t>();
-      op.clamp_min = j.at("clamp_min").get<int32_t>();
-      op.clamp_max = j.at("clamp_max").get<int32_t>();
-      op.weight_bits = j.value("weight_bits", 8);
-      op.saved_zero_point = j.value("saved_zero_point", 0);
+      op.in_shape = shape_field(j.at("in_shape"), "input shape", i);
+      op.out_shape = shape_field(j.at("out_shape"), "output shape", i);
+      op.kernel = integer_field(j, "kernel", 1, kMaxKernel, i);
+      op.stride = integer_field(j, "stride", 1, kMaxKernel, i);
+      op.padding = integer_field(j, "padding", 0, kMaxKernel, i);
+      op.groups = integer_field(j, "groups", 1, int64_t{1} << 24, i);
+      op.input_zero_point = static_cast<int32_t>(integer_field(j, "input_zero_point", 0, 255, i));
+      op.output_zero_point = static_cast<int32_t>(integer_field(j, "output_zero_point", 0, 255, i));
+      op.clamp_min = static_cast<int32_t>(integer_field(j, "clamp_min", 0, 255, i));
+      op.clamp_max = static_cast<int32_t>(integer_field(j, "clamp_max", 0, 255, i));
+      op.weight_bits = j.contains("weight_bits") ? static_cast<int>(integer_field(j, "weight_bits", 1, 8, i)) : 8;
+      op.saved_zero_point =
+          j.contains("saved_zero_point") ? static_cast<int32_t>(integer_field(j, "saved_zero_point", 0, 255, i)) : 0;
       const std::string prefix = "op" + std::to_string(i) + ".";
       auto take = [&](const char* name) {
         auto found = file.tensors.find(prefix + name);
@@ -283,6 +359,8 @@ Program parse_program(const std::string& bytes, const std::string& path) {
     }
   } catch (const json::exception& e) {
     throw Error("'" + path + "': malformed int8 program graph: " + e.what());
+  } catch (const Error& e) {
+    throw Error("'" + path + "': " + e.what());
   }
   try {
     program.validate();

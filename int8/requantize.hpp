@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "core/error.hpp"
+
 namespace intrain::int8 {
 
 struct FixedPointMultiplier {
@@ -17,6 +19,8 @@ struct FixedPointMultiplier {
 
 // M ≈ multiplier · 2^(−31 − shift).
 inline FixedPointMultiplier quantize_multiplier(double m) {
+  INTRAIN_CHECK(std::isfinite(m), "requantization multiplier ", m,
+                " is not finite (a scale of NaN, infinity or zero upstream: calibrate again?)");
   if (m <= 0) return {0, 0};
   int exponent = 0;
   const double fraction = std::frexp(m, &exponent);  // m = fraction · 2^exponent, fraction in [0.5, 1)

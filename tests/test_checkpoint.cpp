@@ -129,7 +129,7 @@ TEST_CASE("loaders refuse what is not a regular file, and PyTorch pickles with a
   expect_error([&] { load_safetensors(zip); }, "save it with safetensors.torch.save_file");
 }
 
-TEST_CASE("the tensor data carries a CRC-32: any flipped bit is an error naming the file") {
+TEST_CASE("files carry a CRC-32 of header and data: any flipped bit is an error naming the file") {
   TempDir dir;
   const std::string p = dir / "c.safetensors";
   save_safetensors(p, {{"w", Tensor::full({64}, 0.25)}, {"b", Tensor::ones({3})}}, {{"note", "x"}});
@@ -140,18 +140,18 @@ TEST_CASE("the tensor data carries a CRC-32: any flipped bit is an error naming 
     std::ifstream in(p, std::ios::binary);
     bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  // Every bit of the last 268 bytes (the data section), one at a time.
+  // Bits all over the file, one at a time: the length, the header (its JSON, names,
+  // shapes, offsets, metadata, the checksum itself) and the data.
   int refused = 0, flips = 0;
-  for (size_t i = bytes.size() - 268; i < bytes.size(); i += 7)
-    for (int bit = 0; bit < 8; bit += 3) {
+  for (size_t i = 0; i < bytes.size(); i += 3)
+    for (int bit = i % 2; bit < 8; bit += 2) {
       std::string damaged = bytes;
       damaged[i] = static_cast<char>(damaged[i] ^ (1 << bit));
       ++flips;
       try {
         parse_safetensors(damaged, p);
       } catch (const Error& e) {
-        refused += std::string(e.what()).find("is damaged") != std::string::npos &&
-                   std::string(e.what()).find(p) != std::string::npos;
+        refused += std::string(e.what()).find(p) != std::string::npos;
       }
     }
   CHECK(refused == flips);
