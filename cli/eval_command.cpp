@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/limits.hpp"
 #include "cli/model_loading.hpp"
 #include "data/named_datasets.hpp"
 #include "train/trainer.hpp"
@@ -43,7 +44,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--checkpoint", args->checkpoint, "a .safetensors checkpoint")->required();
   cmd->add_option("--dataset", args->dataset, "mnist or fashion-mnist")->capture_default_str();
   cmd->add_option("--data-root", args->data_root)->capture_default_str();
-  cmd->add_option("--batch-size", args->batch_size, "default: sized to the images")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", args->batch_size, "default: sized to the images")->check(intrain::cli_limits::kBatch);
   cmd->callback([args] { run(*args); });
 }
 

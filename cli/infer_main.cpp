@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "cli/limits.hpp"
 #include "core/ops.hpp"
 #include "core/process_stats.hpp"
 #include "core/threads.hpp"
@@ -25,8 +26,8 @@ int main(int argc, char** argv) {
   app.add_option("--program", program_path, "int8 program written by intrain convert")->required();
   app.add_option("--dataset", dataset, "mnist or fashion-mnist")->capture_default_str();
   app.add_option("--data-root", data_root)->capture_default_str();
-  app.add_option("--batch-size", batch_size, "batch for the throughput figure")->capture_default_str();
-  app.add_option("--latency-images", latency_images, "images timed one at a time")->capture_default_str();
+  app.add_option("--batch-size", batch_size, "batch for the throughput figure")->capture_default_str()->check(intrain::cli_limits::kBatch);
+  app.add_option("--latency-images", latency_images, "images timed one at a time")->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   app.add_flag("--reference", reference, "use the scalar reference kernels instead of the fast path");
   app.add_flag("--pixels", pixels, "feed raw 8-bit pixels (programs converted with --pixel-mean/--pixel-std)");
   bool profile = false;

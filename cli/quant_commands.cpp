@@ -5,11 +5,12 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/limits.hpp"
 #include "cli/model_loading.hpp"
 #include "core/threads.hpp"
+#include "data/named_datasets.hpp"
 #include "nn/layers.hpp"
 #include "quant/report.hpp"
-#include "data/named_datasets.hpp"
 #include "train/trainer.hpp"
 
 namespace intrain::cli {
@@ -158,7 +159,7 @@ void common_options(CLI::App* cmd, QuantArgs& a) {
   cmd->add_option("--model", a.model, "model (default: the one the checkpoint records)");
   cmd->add_option("--dataset", a.dataset, "mnist or fashion-mnist")->capture_default_str();
   cmd->add_option("--data-root", a.data_root)->capture_default_str();
-  cmd->add_option("--first-last-bits", a.first_last_bits, "bits for the first conv and last linear weights");
+  cmd->add_option("--first-last-bits", a.first_last_bits, "bits for the first conv and last linear weights")->check(CLI::Range(0, 8));
 }
 
 }  // namespace
@@ -170,8 +171,8 @@ void add_quant_commands(CLI::App& app) {
   p->add_option("--checkpoint", ptq->checkpoint, "float checkpoint")->required();
   p->add_option("--preset", ptq->preset, "w8a8, w8a8_pow2, w4a4, w4a8, w4, w2a2")->capture_default_str();
   p->add_option("--observer", ptq->observer, "minmax, moving_average, percentile, mse, kl")->capture_default_str();
-  p->add_option("--calib-batches", ptq->calib_batches)->capture_default_str()->check(CLI::PositiveNumber);
-  p->add_option("--batch-size", ptq->batch_size, "calibration batch size")->capture_default_str();
+  p->add_option("--calib-batches", ptq->calib_batches)->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  p->add_option("--batch-size", ptq->batch_size, "calibration batch size")->capture_default_str()->check(intrain::cli_limits::kBatch);
   p->add_option("--out", ptq->out, "folder for ptq.safetensors");
   p->add_flag("--bias-correction", ptq->bias_correction, "add back the mean output shift weight quantization causes");
   p->callback([ptq] { run_ptq(*ptq); });
@@ -183,20 +184,20 @@ void add_quant_commands(CLI::App& app) {
   q->add_option("--checkpoint", qat->checkpoint, "float checkpoint to start from");
   q->add_option("--resume", qat->resume, "continue a QAT run from its last.safetensors");
   q->add_option("--algo", qat->algo, "minmax, pact, lsq or sat")->capture_default_str();
-  q->add_option("--wbits", qat->wbits)->capture_default_str();
-  q->add_option("--abits", qat->abits, "0: float activations")->capture_default_str();
+  q->add_option("--wbits", qat->wbits)->capture_default_str()->check(intrain::cli_limits::kWeightBits);
+  q->add_option("--abits", qat->abits, "0: float activations")->capture_default_str()->check(intrain::cli_limits::kActivationBits);
   q->add_flag("--per-tensor", qat->per_tensor, "weights per tensor instead of per channel");
   q->add_flag("--clamp-only", qat->clamp_only, "SAT's first stage: tanh clamping without quantizing weights");
-  q->add_option("--epochs", qat->epochs)->capture_default_str();
-  q->add_option("--batch-size", qat->batch_size)->capture_default_str();
-  q->add_option("--lr", qat->lr, "base learning rate (cosine decay)")->capture_default_str();
-  q->add_option("--momentum", qat->momentum)->capture_default_str();
-  q->add_option("--weight-decay", qat->weight_decay)->capture_default_str();
-  q->add_option("--pact-decay", qat->pact_decay, "weight decay of PACT's clipping levels")->capture_default_str();
-  q->add_option("--freeze-bn-epoch", qat->freeze_bn_epoch, "freeze batch-norm statistics from this epoch (0-based)");
-  q->add_option("--seed", qat->seed)->capture_default_str();
+  q->add_option("--epochs", qat->epochs)->capture_default_str()->check(intrain::cli_limits::kEpochs);
+  q->add_option("--batch-size", qat->batch_size)->capture_default_str()->check(intrain::cli_limits::kBatch);
+  q->add_option("--lr", qat->lr, "base learning rate (cosine decay)")->capture_default_str()->check(intrain::cli_limits::kLearningRate);
+  q->add_option("--momentum", qat->momentum)->capture_default_str()->check(intrain::cli_limits::kMomentum);
+  q->add_option("--weight-decay", qat->weight_decay)->capture_default_str()->check(intrain::cli_limits::kUnitInterval);
+  q->add_option("--pact-decay", qat->pact_decay, "weight decay of PACT's clipping levels")->capture_default_str()->check(intrain::cli_limits::kUnitInterval);
+  q->add_option("--freeze-bn-epoch", qat->freeze_bn_epoch, "freeze batch-norm statistics from this epoch (0-based; -1: never)")->check(CLI::Range(int64_t{-1}, int64_t{100000}));
+  q->add_option("--seed", qat->seed)->capture_default_str()->check(intrain::cli_limits::kSeed);
   q->add_option("--out", qat->out, "folder for checkpoints and metrics");
-  q->add_option("--max-steps", qat->max_steps, "cut each epoch after this many steps");
+  q->add_option("--max-steps", qat->max_steps, "cut each epoch after this many steps")->check(intrain::cli_limits::kSteps);
   q->add_flag("--no-progress", qat->no_progress);
   q->callback([qat] { run_qat(*qat); });
 
@@ -204,7 +205,7 @@ void add_quant_commands(CLI::App& app) {
   CLI::App* r = app.add_subcommand("quant-report", "per-layer SQNR, bits and size of a fake-quantized checkpoint");
   common_options(r, *report);
   r->add_option("--checkpoint", report->checkpoint, "checkpoint written by ptq or qat")->required();
-  r->add_option("--images", report->report_images, "test images in the report batch (fewer for large images)")->capture_default_str();
+  r->add_option("--images", report->report_images, "test images in the report batch (fewer for large images)")->capture_default_str()->check(intrain::cli_limits::kImages);
   r->callback([report] { run_report(*report); });
 }
 

@@ -4,10 +4,11 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/limits.hpp"
 #include "core/threads.hpp"
+#include "data/named_datasets.hpp"
 #include "models/registry.hpp"
 #include "nn/summary.hpp"
-#include "data/named_datasets.hpp"
 #include "train/trainer.hpp"
 
 namespace intrain::cli {
@@ -86,28 +87,28 @@ void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "train a model from scratch, or resume a run");
   cmd->add_option("--model", args->model, "lenet, lenet5_bn, mobilenet_v1, mobilenet_v2, resnet18")->capture_default_str();
-  cmd->add_option("--width", args->width, "MobileNet width multiplier")->capture_default_str();
+  cmd->add_option("--width", args->width, "MobileNet width multiplier")->capture_default_str()->check(intrain::cli_limits::kWidth);
   cmd->add_option("--dataset", args->dataset, "mnist, fashion-mnist or imagefolder:PATH")->capture_default_str();
-  cmd->add_option("--image-size", args->image_size, "crop size for imagefolder datasets")->capture_default_str();
+  cmd->add_option("--image-size", args->image_size, "crop size for imagefolder datasets")->capture_default_str()->check(intrain::cli_limits::kImageSize);
   cmd->add_option("--data-root", args->data_root, "folder holding mnist/ (and fashion-mnist/)")->capture_default_str();
-  cmd->add_option("--epochs", args->epochs, "train until this epoch")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--batch-size", args->batch_size)->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", args->lr, "base learning rate")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--epochs", args->epochs, "train until this epoch")->capture_default_str()->check(intrain::cli_limits::kEpochs);
+  cmd->add_option("--batch-size", args->batch_size)->capture_default_str()->check(intrain::cli_limits::kBatch);
+  cmd->add_option("--lr", args->lr, "base learning rate")->capture_default_str()->check(intrain::cli_limits::kLearningRate);
   cmd->add_option("--optimizer", args->optimizer, "sgd, adam or adamw")->capture_default_str();
-  cmd->add_option("--momentum", args->momentum, "SGD momentum")->capture_default_str();
+  cmd->add_option("--momentum", args->momentum, "SGD momentum")->capture_default_str()->check(intrain::cli_limits::kMomentum);
   cmd->add_flag("--nesterov", args->nesterov, "Nesterov momentum (SGD)");
-  cmd->add_option("--weight-decay", args->weight_decay)->capture_default_str();
+  cmd->add_option("--weight-decay", args->weight_decay)->capture_default_str()->check(intrain::cli_limits::kUnitInterval);
   cmd->add_option("--schedule", args->schedule, "constant, step or cosine")->capture_default_str();
-  cmd->add_option("--step-size", args->step_size, "epochs between decays (step schedule)")->capture_default_str();
-  cmd->add_option("--gamma", args->gamma, "decay factor (step schedule)")->capture_default_str();
-  cmd->add_option("--warmup", args->warmup, "warm-up epochs (cosine schedule)")->capture_default_str();
-  cmd->add_option("--label-smoothing", args->label_smoothing)->capture_default_str();
+  cmd->add_option("--step-size", args->step_size, "epochs between decays (step schedule)")->capture_default_str()->check(intrain::cli_limits::kEpochs);
+  cmd->add_option("--gamma", args->gamma, "decay factor (step schedule)")->capture_default_str()->check(intrain::cli_limits::kUnitInterval);
+  cmd->add_option("--warmup", args->warmup, "warm-up epochs (cosine schedule)")->capture_default_str()->check(CLI::Range(0, 100000));
+  cmd->add_option("--label-smoothing", args->label_smoothing)->capture_default_str()->check(CLI::Range(0.0, 0.99));
   cmd->add_flag("--augment", args->augment, "random 28x28 crops of the 2-pixel-padded training images");
-  cmd->add_option("--seed", args->seed, "seed for initialization, shuffling and dropout")->capture_default_str();
-  cmd->add_option("--workers", args->workers, "data loading threads")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "seed for initialization, shuffling and dropout")->capture_default_str()->check(intrain::cli_limits::kSeed);
+  cmd->add_option("--workers", args->workers, "data loading threads")->capture_default_str()->check(intrain::cli_limits::kWorkers);
   cmd->add_option("--out", args->out, "folder for checkpoints and metrics")->capture_default_str();
   cmd->add_option("--resume", args->resume, "continue from a checkpoint (e.g. runs/lenet/last.safetensors)");
-  cmd->add_option("--max-steps", args->max_steps, "cut each epoch after this many steps (0: whole epochs)");
+  cmd->add_option("--max-steps", args->max_steps, "cut each epoch after this many steps (0: whole epochs)")->check(intrain::cli_limits::kSteps);
   cmd->add_flag("--no-progress", args->no_progress, "no live progress bar");
   cmd->callback([args] { run(*args); });
 }

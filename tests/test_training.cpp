@@ -5,6 +5,7 @@
 #include "core/safetensors.hpp"
 #include "data/mnist.hpp"
 #include "models/lenet.hpp"
+#include "nn/layers.hpp"
 #include "tests/temp_dir.hpp"
 #include "train/trainer.hpp"
 
@@ -61,6 +62,27 @@ TEST_CASE("LeNet learns generated data well above chance in seconds") {
   for (auto& row : eval.confusion)
     for (int64_t n : row) total += n;
   CHECK(total == 200);
+}
+
+TEST_CASE("evaluation takes a model with more outputs than the dataset has classes") {
+  // A 100-way classifier on 10-class data (what `train --model ...classes=100 --dataset mnist`
+  // builds): its predictions past class 9 are counted, not written past the matrix.
+  Generator gen(3);
+  auto model = std::make_shared<nn::Sequential>();
+  model->add(std::make_shared<nn::Flatten>());
+  model->add(std::make_shared<nn::Linear>(784, 100, true, gen));
+  data::DataLoader loader(squares(50, 4), {25, false, 0, false, 0, 1});
+  const train::EvalResult eval = train::evaluate(*model, loader);
+  CHECK(eval.confusion.size() == 100);
+  int64_t total = 0, beyond = 0;
+  for (size_t t = 0; t < eval.confusion.size(); ++t)
+    for (size_t p = 0; p < eval.confusion[t].size(); ++p) {
+      total += eval.confusion[t][p];
+      beyond += p >= 10 ? eval.confusion[t][p] : 0;
+      CHECK((t < 10 || eval.confusion[t][p] == 0));  // no label beyond the dataset's classes
+    }
+  CHECK(total == 50);
+  MESSAGE("predictions beyond the dataset's classes: ", beyond, " of 50");
 }
 
 TEST_CASE("resuming from a checkpoint continues exactly like an uninterrupted run") {

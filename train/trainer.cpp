@@ -44,7 +44,15 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
   NoGradGuard no_grad;
   const int64_t classes = loader.dataset().num_classes();
   EvalResult result;
-  result.confusion.assign(static_cast<size_t>(classes), std::vector<int64_t>(static_cast<size_t>(classes), 0));
+  // Square over the dataset's classes and the model's outputs, whichever are more: a model
+  // may have outputs no label uses (a val/ folder missing a class of train/, a 100-way head
+  // on 10 classes), and its predictions land there.
+  auto grow = [&](int64_t n) {
+    if (n <= static_cast<int64_t>(result.confusion.size())) return;
+    for (auto& row : result.confusion) row.resize(static_cast<size_t>(n), 0);
+    result.confusion.resize(static_cast<size_t>(n), std::vector<int64_t>(static_cast<size_t>(n), 0));
+  };
+  grow(classes);
   double loss_sum = 0;
   int64_t correct = 0;
   loader.start_epoch(0);
@@ -54,7 +62,10 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
     loss_sum += static_cast<double>(cross_entropy(logits, batch.labels, Reduction::sum).item());
     const auto predicted = argmax(logits, 1).to_vector<int32_t>();
     const int32_t* truth = batch.labels.data<int32_t>();
+    grow(logits.size(1));
     for (size_t i = 0; i < predicted.size(); ++i) {
+      INTRAIN_CHECK(truth[i] >= 0 && truth[i] < static_cast<int64_t>(result.confusion.size()), "evaluate: label ",
+                    truth[i], " is outside the dataset's ", classes, " classes");
       correct += predicted[i] == truth[i];
       ++result.confusion[static_cast<size_t>(truth[i])][static_cast<size_t>(predicted[i])];
     }
