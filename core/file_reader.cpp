@@ -29,6 +29,12 @@ bool is_regular_file(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+void require_regular_file(const std::string& path, const std::string& what) {
+  struct stat st {};
+  INTRAIN_CHECK(::stat(path.c_str(), &st) == 0, "cannot open ", what, " '", path, "': ", std::strerror(errno));
+  INTRAIN_CHECK(S_ISREG(st.st_mode), "the ", what, " '", path, "' is ", kind_of(st.st_mode), ", not a regular file");
+}
+
 std::string read_regular_file(const std::string& path, const std::string& what) {
   // O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting forever.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);

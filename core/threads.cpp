@@ -36,7 +36,12 @@ int& budget() {
   return n;
 }
 
+thread_local int serial_regions = 0;
+
 }  // namespace
+
+SerialRegion::SerialRegion(bool active) : active_(active) { serial_regions += active_; }
+SerialRegion::~SerialRegion() { serial_regions -= active_; }
 
 int num_threads() { return budget(); }
 
@@ -51,7 +56,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
   const int64_t threads = std::min<int64_t>(num_threads(), (n + grain - 1) / grain);
-  if (threads <= 1 || omp_in_parallel()) {
+  if (threads <= 1 || serial_regions > 0 || omp_in_parallel()) {
     body(0, n);
     return;
   }

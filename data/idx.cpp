@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "core/error.hpp"
+#include "core/file_reader.hpp"
 
 namespace intrain::data {
 
@@ -21,6 +22,7 @@ using GzFile = std::unique_ptr<gzFile_s, GzCloser>;
 // gzread reads gzip and, transparently, plain files.
 std::vector<uint8_t> read_all(const std::string& path) {
   INTRAIN_CHECK(std::filesystem::exists(path), "IDX file '", path, "' does not exist");
+  require_regular_file(path, "IDX file");  // gzopen would wait forever on a FIFO
   GzFile file(gzopen(path.c_str(), "rb"));
   INTRAIN_CHECK(file != nullptr, "IDX file '", path, "' cannot be opened: ", std::strerror(errno));
   std::vector<uint8_t> out;

@@ -1,6 +1,7 @@
 #include "int8/executor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -199,6 +200,23 @@ void Executor::run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t*
 
 namespace {
 
+// Below this many multiply-adds (or values moved), an op is cheaper on one thread than the
+// wake-up and barrier of two (about 10 µs of work): LeNet at batch 1 is all such ops.
+constexpr int64_t kParallelWork = int64_t{4} << 20;
+
+// The op's work per example: multiply-adds for convolutions and linear layers, window
+// reads for pooling, values for the rest.
+int64_t op_work(const Op& op) {
+  const int64_t out = shape_numel(op.out_shape);
+  switch (op.kind) {
+    case OpKind::conv2d: return out * (op.in_shape[0] / op.groups) * op.kernel * op.kernel;
+    case OpKind::linear: return out * op.in_shape[0];
+    case OpKind::max_pool:
+    case OpKind::avg_pool: return out * op.kernel * op.kernel;
+    default: return out;
+  }
+}
+
 // [planes][pixels] → [pixels][planes] for each of `batch` examples, in blocks of pixels
 // split over the threads (the input of a batch-1 224x224 image is 150,528 bytes).
 void transpose_examples(const uint8_t* in, int64_t batch, int64_t planes, int64_t pixels, uint8_t* out) {
@@ -240,6 +258,8 @@ void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits, std
     }
     const Op& op = program_.ops[i];
     float* out_logits = op.output_scale.defined() ? logits : nullptr;
+    // Ops of a few microseconds run on this thread alone (see kParallelWork).
+    const SerialRegion serial(op_work(op) * batch < kParallelWork);
     switch (op.kind) {
       case OpKind::flatten:
         // NCHW: the same bytes under a new shape. NHWC: back to the program's (C, H, W) order.
@@ -276,23 +296,26 @@ Tensor Executor::run_codes_contiguous(const uint8_t* codes, int64_t batch) const
   // Slices of the batch keep the activations near the caches (a 224x224 MobileNet runs
   // image by image, LeNet hundreds at a time). Small examples (LeNet's): each thread runs
   // whole slices through every layer, no barrier between layers (1.8x LeNet's throughput
-  // at batch 64). Large ones: the layers split each slice over the threads, which keeps a
-  // layer's working set in both cores' caches (MobileNetV1 at batch 16: 1.2x).
-  constexpr int64_t kSliceBytes = int64_t{4} << 20, kSmallExample = int64_t{64} << 10;
+  // at batch 64), taking the next slice when done: four per thread, so a thread that shares
+  // its core with another process takes fewer, instead of the others waiting for it. Large
+  // examples: the layers split each slice over the threads, which keeps a layer's working
+  // set in both cores' caches (MobileNetV1 at batch 16: 1.2x).
+  constexpr int64_t kSliceBytes = int64_t{4} << 20, kSmallExample = int64_t{64} << 10, kSlicesPerThread = 4;
   const int64_t per_example = shape_numel(program_.input_shape), classes = program_.num_outputs();
   const int64_t threads = num_threads();
   int64_t slice = std::clamp<int64_t>(kSliceBytes / max_activation_, 1, std::max<int64_t>(batch, 1));
   const bool per_thread = max_activation_ <= kSmallExample && batch >= threads;
-  if (per_thread) slice = std::min(slice, (batch + threads - 1) / threads);
+  if (per_thread) slice = std::min(slice, std::max<int64_t>(1, batch / (threads * kSlicesPerThread)));
   const int64_t slices = (batch + slice - 1) / slice;
   const int64_t workers = per_thread ? std::min(threads, slices) : 1;
   Tensor logits = Tensor::empty({batch, classes});
   float* out = logits.data<float>();
+  std::atomic<int64_t> next_slice{0};
   parallel_for(workers, 1, [&](int64_t begin, int64_t end) {
     for (int64_t worker = begin; worker < end; ++worker) {
       std::vector<uint8_t*> buffers;  // once per call and worker
       const std::vector<Tensor> storage = activation_buffers(slice, buffers);
-      for (int64_t k = worker; k < slices; k += workers) {
+      for (int64_t k = next_slice++; k < slices; k = next_slice++) {
         const int64_t start = k * slice, count = std::min(slice, batch - start);
         run_chunk(codes + start * per_example, count, out + start * classes, buffers);
       }
