@@ -214,6 +214,41 @@ TEST_CASE("every table's requantization and residual addition equal the scalar d
   CHECK_FALSE(vector_requantizable(&big_multiplier, &left_shift, 1));  // multipliers >= 1 stay scalar
 }
 
+TEST_CASE("im2col_nhwc gathers every window, from any pixel range, as a naive loop does") {
+  Generator g(8);
+  struct Case {
+    int64_t channels, c_begin, c_count, height, width, kernel, stride, padding;
+  };
+  for (const Case c : std::vector<Case>{{3, 0, 3, 23, 21, 7, 2, 3}, {3, 0, 3, 12, 13, 3, 2, 1}, {1, 0, 1, 12, 12, 5, 1, 0},
+                                        {8, 4, 4, 9, 7, 3, 1, 1},  {16, 0, 16, 6, 9, 3, 2, 0}, {5, 0, 5, 4, 4, 5, 1, 2}}) {
+    const int64_t oh = (c.height + 2 * c.padding - c.kernel) / c.stride + 1;
+    const int64_t ow = (c.width + 2 * c.padding - c.kernel) / c.stride + 1;
+    const int64_t k = c.kernel * c.kernel * c.c_count, k_padded = k + 5;
+    std::vector<uint8_t> x(static_cast<size_t>(c.height * c.width * c.channels));
+    for (auto& v : x) v = static_cast<uint8_t>(g.next_u64());
+    std::vector<uint8_t> want(static_cast<size_t>(oh * ow * k_padded), 77);  // the zero point everywhere else
+    for (int64_t p = 0; p < oh * ow; ++p)
+      for (int64_t ky = 0; ky < c.kernel; ++ky)
+        for (int64_t kx = 0; kx < c.kernel; ++kx)
+          for (int64_t ch = 0; ch < c.c_count; ++ch) {
+            const int64_t iy = (p / ow) * c.stride - c.padding + ky, ix = (p % ow) * c.stride - c.padding + kx;
+            if (iy >= 0 && iy < c.height && ix >= 0 && ix < c.width)
+              want[static_cast<size_t>(p * k_padded + (ky * c.kernel + kx) * c.c_count + ch)] =
+                  x[static_cast<size_t>((iy * c.width + ix) * c.channels + c.c_begin + ch)];
+          }
+    // Ranges that start and end inside output rows, as row tiles split them.
+    for (const auto& [p0, p1] : std::vector<std::pair<int64_t, int64_t>>{{0, oh * ow}, {1, oh * ow - 2}, {ow - 1, ow + 1}, {3, 3 + ow * 2}}) {
+      if (p1 <= p0 || p1 > oh * ow) continue;
+      std::vector<uint8_t> got(static_cast<size_t>((p1 - p0) * k_padded), 0x55);
+      im2col_nhwc(x.data(), c.height, c.width, c.channels, c.c_begin, c.c_count, c.kernel, c.stride, c.padding, ow, p0,
+                  p1, 77, k_padded, got.data());
+      CAPTURE(c.kernel);
+      CAPTURE(p0);
+      CHECK(std::equal(got.begin(), got.end(), want.begin() + p0 * k_padded));
+    }
+  }
+}
+
 TEST_CASE("every table's depthwise and max-pooling kernels equal the NHWC references") {
   const auto tables = tables_to_test();
   Generator g(5);
