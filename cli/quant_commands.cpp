@@ -25,6 +25,7 @@ struct QuantArgs {
   double lr = 0.001, momentum = 0.9, weight_decay = 0.0, pact_decay = 0.0;
   bool per_tensor = false, clamp_only = false, no_progress = false, bias_correction = false;
   uint64_t seed = 1;
+  double max_loss = 1e3, max_weight = 1e6;
 };
 
 // The first conv/linear and the last linear at `bits` (N2D2's and QuantLib's convention).
@@ -128,6 +129,8 @@ void run_qat(const QuantArgs& a) {
               static_cast<long long>(a.epochs), a.lr, num_threads());
   std::fflush(stdout);
   train::FitOptions options{a.epochs, a.lr, 0.0f, a.out, !a.no_progress, a.max_steps};
+  options.max_loss = a.max_loss;
+  options.max_weight = a.max_weight;
   const int64_t freeze_at = a.freeze_bn_epoch;
   options.on_epoch_start = [&model, freeze_at](int64_t epoch) {
     if (freeze_at >= 0 && epoch >= freeze_at) quant::freeze_batch_norm(*model);
@@ -199,6 +202,10 @@ void add_quant_commands(CLI::App& app) {
   q->add_option("--out", qat->out, "folder for checkpoints and metrics");
   q->add_option("--max-steps", qat->max_steps, "cut each epoch after this many steps")->check(intrain::cli_limits::kSteps);
   q->add_flag("--no-progress", qat->no_progress);
+  q->add_option("--max-loss", qat->max_loss, "stop as diverged when a step's loss passes this (0: only NaN/inf)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1e30));
+  q->add_option("--max-weight", qat->max_weight, "stop as diverged when a weight's magnitude passes this (0: off)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1e30));
   q->callback([qat] { run_qat(*qat); });
 
   auto report = std::make_shared<QuantArgs>();

@@ -20,7 +20,7 @@ struct TrainArgs {
   std::string optimizer = "sgd", schedule = "constant";
   int64_t epochs = 3, batch_size = 64, step_size = 1, max_steps = 0, image_size = 224;
   float width = 1.0f;
-  double lr = 0.01, momentum = 0.0, weight_decay = 0.0, gamma = 0.1, warmup = 0.0;
+  double lr = 0.01, momentum = 0.0, weight_decay = 0.0, gamma = 0.1, warmup = 0.0, max_loss = 1e3, max_weight = 1e6;
   float label_smoothing = 0.0f;
   bool nesterov = false, augment = false, no_progress = false;
   uint64_t seed = 1;
@@ -75,6 +75,8 @@ void run(const TrainArgs& a) {
               static_cast<long long>(a.batch_size), a.optimizer.c_str(), a.lr, num_threads());
   std::fflush(stdout);  // before the progress bar starts writing to stderr
   train::FitOptions options{a.epochs, a.lr, a.label_smoothing, a.out, !a.no_progress, a.max_steps};
+  options.max_loss = a.max_loss;
+  options.max_weight = a.max_weight;
   const auto results = train::fit(*model, *optimizer, *schedule, train_loader, &test_loader, options, state);
   if (!results.empty())
     std::printf("done: test accuracy %.2f%% (best %.2f%%); checkpoints and metrics in %s/\n",
@@ -110,6 +112,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--resume", args->resume, "continue from a checkpoint (e.g. runs/lenet/last.safetensors)");
   cmd->add_option("--max-steps", args->max_steps, "cut each epoch after this many steps (0: whole epochs)")->check(intrain::cli_limits::kSteps);
   cmd->add_flag("--no-progress", args->no_progress, "no live progress bar");
+  cmd->add_option("--max-loss", args->max_loss, "stop as diverged when a step's loss passes this (0: only NaN/inf)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1e30));
+  cmd->add_option("--max-weight", args->max_weight, "stop as diverged when a weight's magnitude passes this (0: off)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1e30));
   cmd->callback([args] { run(*args); });
 }
 

@@ -2,6 +2,8 @@
 // continues exactly like an uninterrupted one, and a diverging run stops cleanly.
 #include <doctest.h>
 
+#include <filesystem>
+
 #include "core/safetensors.hpp"
 #include "data/mnist.hpp"
 #include "models/lenet.hpp"
@@ -142,7 +144,50 @@ TEST_CASE("a diverging run stops with a message and keeps the last good checkpoi
     const std::string m = e.what();
     CHECK(m.find("training diverged") != std::string::npos);
     CHECK(m.find("epoch 2, step 1") != std::string::npos);
-    CHECK(m.find("intact") != std::string::npos);
+    CHECK(m.find("last.safetensors in '" + dir.str() + "' is from before the divergence, intact") != std::string::npos);
   }
   CHECK(load_safetensors(dir / "last.safetensors").tensors.at("0.weight").to_vector<float>() == good);
+}
+
+TEST_CASE("divergence is caught before NaN: an exploding loss, exploding weights, and what remains is named") {
+  auto dataset = squares(128, 5);
+  data::DataLoader loader(dataset, {32, false, 0, false, 0, 1});
+  {
+    // A learning rate that makes the loss explode within the epoch (finite, far above ln 10).
+    TempDir dir;
+    Run run = fresh_run(3);
+    nn::SGD wild(run.model->named_parameters(), 1e4, nn::SgdOptions{0.9});
+    train::RunState state;
+    train::FitOptions options{.epochs = 3, .base_lr = 1e4, .out_dir = dir.str(), .progress = false};
+    try {
+      train::fit(*run.model, wild, nn::ConstantLr(), loader, nullptr, options, state);
+      FAIL("expected divergence to stop training");
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      MESSAGE(m);
+      CHECK(m.find("training diverged") != std::string::npos);
+      CHECK(m.find("No checkpoint was written to '" + dir.str() + "' yet") != std::string::npos);
+    }
+    CHECK_FALSE(std::filesystem::exists(dir / "last.safetensors"));
+  }
+  {
+    // Weights past the bound at the end of an epoch (its last step's update seen by no loss):
+    // stopped before the checkpoints are overwritten.
+    TempDir dir;
+    Run run = fresh_run(3);
+    train::RunState state;
+    train::FitOptions options{.epochs = 1, .base_lr = 0.05, .out_dir = dir.str(), .progress = false};
+    train::fit(*run.model, *run.optimizer, nn::ConstantLr(), loader, nullptr, options, state);
+    const auto good = load_safetensors(dir / "last.safetensors").tensors.at("0.weight").to_vector<float>();
+    options.epochs = 2;
+    options.max_weight = 1e-3;  // every trained weight is past it
+    try {
+      train::fit(*run.model, *run.optimizer, nn::ConstantLr(), loader, nullptr, options, state);
+      FAIL("expected divergence to stop training");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find("a weight reached") != std::string::npos);
+      CHECK(std::string(e.what()).find("end of epoch 2") != std::string::npos);
+    }
+    CHECK(load_safetensors(dir / "last.safetensors").tensors.at("0.weight").to_vector<float>() == good);
+  }
 }

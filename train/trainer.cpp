@@ -36,6 +36,32 @@ void append_metrics(const std::string& dir, const EpochResult& r) {
   INTRAIN_CHECK(out.good(), "writing metrics to '", csv, "' failed");
 }
 
+// What the run folder holds, for a message after a failure: which checkpoints remain.
+std::string checkpoints_left(const std::string& dir) {
+  if (dir.empty()) return "";
+  std::string found;
+  for (const char* name : {"best.safetensors", "last.safetensors"})
+    if (std::filesystem::exists(dir + "/" + name)) found += (found.empty() ? "" : " and ") + std::string(name);
+  return found.empty() ? ". No checkpoint was written to '" + dir + "' yet"
+                       : ". " + found + " in '" + dir + "' " + (found.find(" and ") != std::string::npos ? "are" : "is") +
+                             " from before the divergence, intact";
+}
+
+// The largest weight magnitude, NaN if any weight is NaN.
+double largest_weight(nn::Module& model) {
+  double largest = 0;
+  for (auto& [name, p] : model.named_parameters()) {
+    if (p.dtype() != DType::f32) continue;
+    const Tensor t = p.contiguous();
+    const float* v = t.data<float>();
+    for (int64_t i = 0, n = t.numel(); i < n; ++i) {
+      if (std::isnan(v[i])) return std::nan("");
+      largest = std::max(largest, static_cast<double>(std::fabs(v[i])));
+    }
+  }
+  return largest;
+}
+
 }  // namespace
 
 EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
@@ -103,12 +129,13 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
       Tensor logits = model(batch.images);
       Tensor loss = criterion(logits, batch.labels);
       const float loss_value = loss.item();
-      if (!std::isfinite(loss_value)) {
-        bar.finish("stopped: the loss is not finite");
-        throw Error("training diverged: the loss is " + std::to_string(loss_value) + " at epoch " +
-                    std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
-                    "; try a lower learning rate" +
-                    (options.out_dir.empty() ? "" : ". The last good checkpoint in '" + options.out_dir + "' is intact"));
+      const bool loss_exploded = options.max_loss > 0 && loss_value > options.max_loss;
+      if (!std::isfinite(loss_value) || loss_exploded) {
+        bar.finish(loss_exploded ? "stopped: the loss exploded" : "stopped: the loss is not finite");
+        throw Error("training diverged: the loss is " + std::to_string(loss_value) +
+                    (loss_exploded ? " (above --max-loss " + std::to_string(options.max_loss) + ")" : "") +
+                    " at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
+                    "; try a lower learning rate" + checkpoints_left(options.out_dir));
       }
       optimizer.zero_grad();
       loss.backward();
@@ -122,6 +149,15 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
         correct += count_top1_correct(logits.detach(), batch.labels);
       }
       bar.update(images, loss_sum / static_cast<double>(images));
+    }
+    // The last step's update is in the weights but no loss has seen it: check the weights
+    // themselves before anything is evaluated or saved.
+    if (const double largest = largest_weight(model);
+        std::isnan(largest) || std::isinf(largest) || (options.max_weight > 0 && largest > options.max_weight)) {
+      bar.finish("stopped: the weights exploded");
+      throw Error("training diverged: a weight reached " + std::to_string(largest) + " at the end of epoch " +
+                  std::to_string(epoch + 1) + " (the bound is " + std::to_string(options.max_weight) +
+                  "); try a lower learning rate" + checkpoints_left(options.out_dir));
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EpochResult r;

@@ -39,6 +39,11 @@ struct FitOptions {
   std::string out_dir;  // checkpoints and metrics go here; empty: none written
   bool progress = true;
   int64_t max_steps_per_epoch = 0;  // 0: whole epochs (benchmarks and tests cut them short)
+  // Divergence: a training loss above max_loss (cross-entropy starts near ln(classes), 2.3
+  // for ten) or a weight whose magnitude passes max_weight stops training with an error
+  // before anything is saved; 0 turns either bound off. NaN and infinity always stop it.
+  double max_loss = 1e3;
+  double max_weight = 1e6;
   // Called before each epoch (0-based) trains; QAT freezes batch norm from here.
   std::function<void(int64_t epoch)> on_epoch_start;
 };
