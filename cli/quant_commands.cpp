@@ -128,9 +128,9 @@ void run_qat(const QuantArgs& a) {
               a.first_last_bits ? (", first/last layers " + std::to_string(a.first_last_bits) + " bits").c_str() : "",
               static_cast<long long>(a.epochs), a.lr, num_threads());
   std::fflush(stdout);
-  train::FitOptions options{a.epochs, a.lr, 0.0f, a.out, !a.no_progress, a.max_steps};
-  options.max_loss = a.max_loss;
-  options.max_weight = a.max_weight;
+  train::FitOptions options{.epochs = a.epochs, .base_lr = a.lr, .label_smoothing = 0.0f, .out_dir = a.out,
+                            .progress = !a.no_progress, .max_steps_per_epoch = a.max_steps, .max_loss = a.max_loss,
+                            .max_weight = a.max_weight, .on_epoch_start = {}};
   const int64_t freeze_at = a.freeze_bn_epoch;
   options.on_epoch_start = [&model, freeze_at](int64_t epoch) {
     if (freeze_at >= 0 && epoch >= freeze_at) quant::freeze_batch_norm(*model);
@@ -140,6 +140,9 @@ void run_qat(const QuantArgs& a) {
   if (!results.empty())
     std::printf("done: fake-quantized test accuracy %.2f%% (best %.2f%%)%s\n", 100 * results.back().test_accuracy,
                 100 * state.best_accuracy, a.out.empty() ? "" : ("; checkpoints in " + a.out + "/").c_str());
+  else
+    std::printf("nothing to train: the run already reached epoch %lld of --epochs %lld; raise --epochs to continue\n",
+                static_cast<long long>(state.epoch), static_cast<long long>(a.epochs));
 }
 
 void run_report(const QuantArgs& a) {

@@ -74,13 +74,16 @@ void run(const TrainArgs& a) {
               static_cast<long long>(test_set->size()), static_cast<long long>(a.epochs),
               static_cast<long long>(a.batch_size), a.optimizer.c_str(), a.lr, num_threads());
   std::fflush(stdout);  // before the progress bar starts writing to stderr
-  train::FitOptions options{a.epochs, a.lr, a.label_smoothing, a.out, !a.no_progress, a.max_steps};
-  options.max_loss = a.max_loss;
-  options.max_weight = a.max_weight;
+  const train::FitOptions options{.epochs = a.epochs, .base_lr = a.lr, .label_smoothing = a.label_smoothing,
+                                  .out_dir = a.out, .progress = !a.no_progress, .max_steps_per_epoch = a.max_steps,
+                                  .max_loss = a.max_loss, .max_weight = a.max_weight, .on_epoch_start = {}};
   const auto results = train::fit(*model, *optimizer, *schedule, train_loader, &test_loader, options, state);
   if (!results.empty())
     std::printf("done: test accuracy %.2f%% (best %.2f%%); checkpoints and metrics in %s/\n",
                 100 * results.back().test_accuracy, 100 * state.best_accuracy, a.out.c_str());
+  else
+    std::printf("nothing to train: '%s' already reached epoch %lld of --epochs %lld; raise --epochs to continue\n",
+                a.resume.c_str(), static_cast<long long>(state.epoch), static_cast<long long>(a.epochs));
 }
 
 }  // namespace

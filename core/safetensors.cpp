@@ -1,6 +1,7 @@
 #include "core/safetensors.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -126,6 +127,23 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     ::fsync(dir);
     ::close(dir);
   }
+}
+
+int64_t remove_abandoned_temporaries(const std::string& folder) {
+  int64_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    const size_t tmp = name.rfind(".tmp");
+    if (name.empty() || name[0] != '.' || tmp == std::string::npos || tmp + 4 >= name.size()) continue;
+    const std::string digits = name.substr(tmp + 4);
+    if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) || digits.size() > 9)
+      continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // its writer may still be at work
+    removed += std::filesystem::remove(entry.path(), ec) ? 1 : 0;
+  }
+  return removed;
 }
 
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,

@@ -32,4 +32,8 @@ bool skip_checksums();
 // Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync of the folder).
 void write_file_atomically(const std::string& path, const std::string& bytes);
 
+// Deletes the temporary files (".NAME.tmpPID") that writes killed midway left in `folder`,
+// those of processes no longer running; returns how many.
+int64_t remove_abandoned_temporaries(const std::string& folder);
+
 }  // namespace intrain

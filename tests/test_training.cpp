@@ -3,6 +3,7 @@
 #include <doctest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "core/safetensors.hpp"
 #include "data/mnist.hpp"
@@ -147,6 +148,26 @@ TEST_CASE("a diverging run stops with a message and keeps the last good checkpoi
     CHECK(m.find("last.safetensors in '" + dir.str() + "' is from before the divergence, intact") != std::string::npos);
   }
   CHECK(load_safetensors(dir / "last.safetensors").tensors.at("0.weight").to_vector<float>() == good);
+}
+
+TEST_CASE("a run cleans up what interrupted writes left, and writes last before best") {
+  TempDir dir;
+  // A write killed midway (its process, beyond any pid, is gone) and one whose process is
+  // alive (pid 1), which may still be at work and stays.
+  std::ofstream(dir / ".last.safetensors.tmp999999999") << "half a checkpoint";
+  const std::string ours = dir / ".best.safetensors.tmp1";
+  std::ofstream(ours) << "being written";
+  auto dataset = squares(64, 5);
+  data::DataLoader loader(dataset, {32, false, 0, false, 0, 1}), test(dataset, {64, false, 0, false, 0, 1});
+  Run run = fresh_run(3);
+  train::RunState state;
+  train::fit(*run.model, *run.optimizer, nn::ConstantLr(), loader, &test,
+             {.epochs = 1, .base_lr = 0.05, .out_dir = dir.str(), .progress = false}, state);
+  CHECK_FALSE(std::filesystem::exists(dir / ".last.safetensors.tmp999999999"));
+  CHECK(std::filesystem::exists(ours));
+  CHECK(std::filesystem::exists(dir / "last.safetensors"));
+  CHECK(std::filesystem::exists(dir / "best.safetensors"));
+  CHECK(std::filesystem::last_write_time(dir / "last.safetensors") <= std::filesystem::last_write_time(dir / "best.safetensors"));
 }
 
 TEST_CASE("divergence is caught before NaN: an exploding loss, exploding weights, and what remains is named") {

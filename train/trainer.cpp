@@ -9,6 +9,7 @@
 
 #include "core/autograd.hpp"
 #include "core/process_stats.hpp"
+#include "core/safetensors.hpp"
 #include "train/progress.hpp"
 
 namespace intrain::train {
@@ -106,7 +107,13 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
 std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const nn::LrSchedule& schedule,
                              data::DataLoader& train_loader, data::DataLoader* test_loader, const FitOptions& options,
                              RunState& state) {
-  if (!options.out_dir.empty()) std::filesystem::create_directories(options.out_dir);
+  if (!options.out_dir.empty()) {
+    std::filesystem::create_directories(options.out_dir);
+    const int64_t removed = remove_abandoned_temporaries(options.out_dir);
+    if (removed > 0)
+      std::fprintf(stderr, "removed %lld temporary file(s) an interrupted write left in '%s'\n",
+                   static_cast<long long>(removed), options.out_dir.c_str());
+  }
   const nn::CrossEntropyLoss criterion(options.label_smoothing);
   const int64_t steps_per_epoch = options.max_steps_per_epoch > 0
                                       ? std::min(options.max_steps_per_epoch, train_loader.batches_per_epoch())
@@ -186,11 +193,11 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
     state.epoch = epoch + 1;
     state.rng_state = default_generator().state();
     if (!options.out_dir.empty()) {
-      if (test_loader && r.test_accuracy > state.best_accuracy) {
-        state.best_accuracy = r.test_accuracy;
-        save_checkpoint(options.out_dir + "/best.safetensors", model, &optimizer, state);
-      }
+      // last before best: a run killed between the two writes can always resume.
+      const bool better = test_loader && r.test_accuracy > state.best_accuracy;
+      if (better) state.best_accuracy = r.test_accuracy;
       save_checkpoint(options.out_dir + "/last.safetensors", model, &optimizer, state);
+      if (better) save_checkpoint(options.out_dir + "/best.safetensors", model, &optimizer, state);
       append_metrics(options.out_dir, r);
     }
     results.push_back(r);
