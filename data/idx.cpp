@@ -50,8 +50,9 @@ uint32_t big_endian_u32(const uint8_t* p) {
 
 }  // namespace
 
-IdxArray read_idx_u8(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_all(path);
+IdxArray read_idx_u8(const std::string& path) { return parse_idx_u8(read_all(path), path); }
+
+IdxArray parse_idx_u8(const std::vector<uint8_t>& bytes, const std::string& path) {
   INTRAIN_CHECK(bytes.size() >= 4, "IDX file '", path, "' is truncated: ", bytes.size(), " bytes, no header");
   INTRAIN_CHECK(bytes[0] == 0 && bytes[1] == 0, "IDX file '", path, "' has a wrong magic number 0x",
                 std::hex, big_endian_u32(bytes.data()), " (expected 0x000008NN)");

@@ -16,6 +16,8 @@ struct IdxArray {
 // Reads an unsigned-byte IDX file. Every inconsistency (missing file, bad magic, wrong
 // element type, sizes that do not match the file length) throws an Error naming the file.
 IdxArray read_idx_u8(const std::string& path);
+// The same from the file's (decompressed) bytes; `name` labels the errors.
+IdxArray parse_idx_u8(const std::vector<uint8_t>& bytes, const std::string& name);
 
 // Writes an unsigned-byte IDX file (plain, or gzip when the path ends in .gz); for tests.
 void write_idx_u8(const std::string& path, const std::vector<int64_t>& dims, const std::vector<uint8_t>& values);
