@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "bench/random_images.hpp"
 #include "core/autograd.hpp"
 #include "core/threads.hpp"
 #include "data/loader.hpp"
@@ -26,18 +27,6 @@
 using namespace intrain;
 
 namespace {
-
-// Random normal images to calibrate on: speed does not depend on the data.
-class RandomImages : public data::Dataset {
- public:
-  int64_t size() const override { return 256; }
-  data::Example get(int64_t index, Generator&) const override {
-    Generator g(static_cast<uint64_t>(index) + 1);
-    return {Tensor::randn({1, 28, 28}, g), 0};
-  }
-  int64_t num_classes() const override { return 10; }
-  Shape example_shape() const override { return {1, 28, 28}; }
-};
 
 double median_ms(const int8::Executor& e, const Tensor& x, int calls) {
   std::vector<double> ms;
@@ -88,7 +77,7 @@ int main(int argc, char** argv) {
   nn::ModulePtr model = models::make_model("lenet", gen);
   model->eval();
   quant::prepare_ptq(*model, quant::preset("w8a8"));
-  data::DataLoader loader(std::make_shared<RandomImages>(), {64, false, 0, false, 0, 1});
+  data::DataLoader loader(std::make_shared<bench::RandomImages>(Shape{1, 28, 28}, 256, 10), {64, false, 0, false, 0, 1});
   quant::calibrate(*model, loader, 4);
   const int8::Executor executor(quant::convert(*model, {1, 28, 28}, "lenet"));
   const Tensor one = Tensor::randn({1, 1, 28, 28}, gen), batch = Tensor::randn({64, 1, 28, 28}, gen);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "bench/random_images.hpp"
 #include "bench/timing.hpp"
 #include "core/autograd.hpp"
 #include "core/threads.hpp"
@@ -26,18 +27,6 @@ using namespace intrain;
 
 namespace {
 
-
-// Random normal images standing in for photos when the sample is absent.
-class RandomImages : public data::Dataset {
- public:
-  int64_t size() const override { return 32; }
-  data::Example get(int64_t index, Generator&) const override {
-    Generator g(static_cast<uint64_t>(index) + 1);
-    return {Tensor::randn({3, 224, 224}, g), 0};
-  }
-  int64_t num_classes() const override { return 1000; }
-  Shape example_shape() const override { return {3, 224, 224}; }
-};
 
 void bench_model(const std::string& spec, const data::DatasetPtr& photos, const std::string& engines, bool profile,
                  int64_t profile_batch) {
@@ -100,7 +89,7 @@ int main(int argc, char** argv) {
       photos = std::make_shared<data::ImageFolder>(photos_dir, data::imagenet_eval(), Shape{3, 224, 224});
       std::printf("calibrating on %s\n", photos_dir.c_str());
     } else {
-      photos = std::make_shared<RandomImages>();
+      photos = std::make_shared<bench::RandomImages>(Shape{3, 224, 224}, 32, 1000);  // stand-ins for the photos
       std::printf("%s not found: calibrating on random images\n", photos_dir.c_str());
     }
     for (const std::string& spec : specs) bench_model(spec, photos, engines, profile, profile_batch);

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "int8/amx_tiles.hpp"
+
 namespace intrain::bench {
 
 int32_t vnni_loop(int64_t iterations) {
@@ -21,17 +23,8 @@ int32_t vnni_loop(int64_t iterations) {
   return _mm512_reduce_add_epi32(s);
 }
 
-namespace {
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-}  // namespace
-
 int32_t amx_loop(int64_t iterations) {
-  TileConfig config;
+  int8::TileConfig config;
   for (int t = 0; t < 8; ++t) {
     config.rows[t] = 16;
     config.colsb[t] = 64;

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "int8/kernels.hpp"
+
 namespace intrain::int8 {
 namespace {
 
@@ -49,6 +51,36 @@ struct Requant16 {
 }
 
 inline __mmask16 lanes_mask(int64_t lanes) { return static_cast<__mmask16>(lanes >= 16 ? 0xFFFF : (1u << lanes) - 1); }
+
+// The epilogue of a GEMM's 16 output channels [oc, oc + 16) (those past `out` masked off),
+// shared by the VNNI and AMX kernels: each row's int32 sums plus the bias, written as
+// requantized codes or as raw accumulators, as the GemmOutput asks.
+class BlockEpilogue {
+ public:
+  BlockEpilogue(const GemmOutput& output, const int32_t* bias, int64_t out, int64_t oc)
+      : output_(output), oc_(oc), mask_(lanes_mask(out - oc)), bias_(_mm512_maskz_loadu_epi32(mask_, bias + oc)) {
+    if (!output.codes) return;
+    const ChannelRequant& rq = output.requant;
+    requant_ = make_requant16(_mm512_maskz_loadu_epi32(mask_, rq.multiplier + oc),
+                              _mm512_maskz_loadu_epi32(mask_, rq.shift + oc), _mm512_set1_epi32(rq.zero_point),
+                              _mm512_set1_epi32(rq.lo), _mm512_set1_epi32(rq.hi));
+  }
+
+  [[gnu::always_inline]] void row(__m512i sums, int64_t row) const {
+    const __m512i v = _mm512_add_epi32(sums, bias_);
+    if (output_.codes)
+      _mm_mask_storeu_epi8(output_.codes + row * output_.ld + oc_, mask_, _mm512_cvtepi32_epi8(requantize16(v, requant_)));
+    else
+      _mm512_mask_storeu_epi32(output_.acc + row * output_.ld + oc_, mask_, v);
+  }
+
+ private:
+  const GemmOutput& output_;
+  int64_t oc_;
+  __mmask16 mask_;
+  __m512i bias_;
+  Requant16 requant_{};
+};
 
 }  // namespace
 }  // namespace intrain::int8

@@ -111,9 +111,7 @@ template <int S>
 void depthwise3x3(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t padding, int64_t out_w,
                   int64_t oy_begin, int64_t oy_end, int32_t zp, const int32_t* weights, const int32_t* bias,
                   const ChannelRequant& rq, uint8_t* out) {
-  // Interior columns: ox·S − padding >= 0 and ox·S − padding + 3 <= width.
-  const int64_t ox_lo = std::min(out_w, (padding + S - 1) / S);
-  const int64_t ox_hi = std::max(ox_lo, std::min(out_w, width - 3 + padding >= 0 ? (width - 3 + padding) / S + 1 : 0));
+  const auto [ox_lo, ox_hi] = interior_range(width, 3, S, padding, out_w);
   const __m512i out_zp = _mm512_set1_epi32(rq.zero_point), lo = _mm512_set1_epi32(rq.lo), hi = _mm512_set1_epi32(rq.hi);
   const __m512i vzp = _mm512_set1_epi32(zp);
   const int64_t row_stride = width * channels;

@@ -13,20 +13,13 @@
 
 #include <cstdint>
 
+#include "int8/amx_tiles.hpp"
 #include "int8/avx512_requantize.hpp"
 #include "int8/kernels.hpp"
 
 namespace intrain::int8 {
 
 namespace {
-
-// The 64-byte operand of LDTILECFG (palette 1): bytes per row and rows of each tile.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
 
 void configure_tiles(int64_t k_step) {
   TileConfig config;
@@ -42,32 +35,15 @@ void configure_tiles(int64_t k_step) {
     config.rows[t] = static_cast<uint8_t>(k_step / 4);
     config.colsb[t] = 64;
   }
-  // GCC 12 does not treat LDTILECFG as reading all 64 bytes and can drop the stores above
-  // (a tile instruction then faults): a compiler barrier keeps them.
-  asm volatile("" : : "r"(&config) : "memory");
-  _tile_loadconfig(&config);
+  load_tile_config(config);
 }
 
 // One accumulator tile (16 rows × 16 channels of int32 in `tile`) plus the bias, written as
 // codes or raw accumulators at rows row0.., channels oc.. (the channels past `out` masked off).
 void tile_epilogue(const int32_t* tile, const int32_t* bias, int64_t out, int64_t oc, const GemmOutput& output,
                    int64_t row0) {
-  const __mmask16 mask = lanes_mask(out - oc);
-  const __m512i vb = _mm512_maskz_loadu_epi32(mask, bias + oc);
-  if (output.codes) {
-    const ChannelRequant& rq = output.requant;
-    const __m512i m = _mm512_maskz_loadu_epi32(mask, rq.multiplier + oc);
-    const __m512i shift = _mm512_maskz_loadu_epi32(mask, rq.shift + oc);
-    const __m512i zp = _mm512_set1_epi32(rq.zero_point), lo = _mm512_set1_epi32(rq.lo), hi = _mm512_set1_epi32(rq.hi);
-    for (int r = 0; r < 16; ++r) {
-      const __m512i v = requantize16(_mm512_add_epi32(_mm512_load_si512(tile + 16 * r), vb), m, shift, zp, lo, hi);
-      _mm_mask_storeu_epi8(output.codes + (row0 + r) * output.ld + oc, mask, _mm512_cvtepi32_epi8(v));
-    }
-  } else {
-    for (int r = 0; r < 16; ++r)
-      _mm512_mask_storeu_epi32(output.acc + (row0 + r) * output.ld + oc, mask,
-                               _mm512_add_epi32(_mm512_load_si512(tile + 16 * r), vb));
-  }
+  const BlockEpilogue epilogue(output, bias, out, oc);
+  for (int r = 0; r < 16; ++r) epilogue.row(_mm512_load_si512(tile + 16 * r), row0 + r);
 }
 
 // RB row blocks (16 rows each) × CB channel blocks (16 channels each), RB, CB in {1, 2}.

@@ -201,10 +201,7 @@ template <int S>
 void depthwise3x3(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t padding, int64_t out_w,
                   int64_t oy_begin, int64_t oy_end, int32_t zp, const int32_t* weights, const int32_t* bias,
                   const ChannelRequant& rq, uint8_t* out) {
-  const int64_t first = (padding + S - 1) / S;  // interior: ox·S − padding >= 0 and + 3 <= width
-  const int64_t ox_lo = first < out_w ? first : out_w;
-  int64_t ox_hi = width - 3 + padding >= 0 ? (width - 3 + padding) / S + 1 : 0;
-  ox_hi = ox_hi > out_w ? out_w : ox_hi < ox_lo ? ox_lo : ox_hi;
+  const auto [ox_lo, ox_hi] = interior_range(width, 3, S, padding, out_w);
   const __m256i out_zp = _mm256_set1_epi32(rq.zero_point), lo = _mm256_set1_epi32(rq.lo), hi = _mm256_set1_epi32(rq.hi);
   const int64_t row_stride = width * channels;
   for (int64_t oy = oy_begin; oy < oy_end; ++oy) {

@@ -19,22 +19,8 @@ template <int R, int B>
 inline void tile_epilogue(const __m512i (&sums)[6][4], const int32_t* bias, int64_t out, int64_t oc0,
                           const GemmOutput& output, int64_t row0) {
   for (int b = 0; b < B; ++b) {
-    const int64_t oc = oc0 + b * 16;
-    const __mmask16 mask = lanes_mask(out - oc);
-    const __m512i vb = _mm512_maskz_loadu_epi32(mask, bias + oc);
-    if (output.codes) {
-      const ChannelRequant& rq = output.requant;
-      const __m512i m = _mm512_maskz_loadu_epi32(mask, rq.multiplier + oc);
-      const __m512i shift = _mm512_maskz_loadu_epi32(mask, rq.shift + oc);
-      const __m512i zp = _mm512_set1_epi32(rq.zero_point), lo = _mm512_set1_epi32(rq.lo), hi = _mm512_set1_epi32(rq.hi);
-      for (int r = 0; r < R; ++r) {
-        const __m512i v = requantize16(_mm512_add_epi32(sums[r][b], vb), m, shift, zp, lo, hi);
-        _mm_mask_storeu_epi8(output.codes + (row0 + r) * output.ld + oc, mask, _mm512_cvtepi32_epi8(v));
-      }
-    } else {
-      for (int r = 0; r < R; ++r)
-        _mm512_mask_storeu_epi32(output.acc + (row0 + r) * output.ld + oc, mask, _mm512_add_epi32(sums[r][b], vb));
-    }
+    const BlockEpilogue epilogue(output, bias, out, oc0 + b * 16);
+    for (int r = 0; r < R; ++r) epilogue.row(sums[r][b], row0 + r);
   }
 }
 

@@ -19,6 +19,22 @@ struct ConvShape {
   int64_t out_w() const { return (width + 2 * padding - kernel) / stride + 1; }
 };
 
+// Output positions [lo, hi) of a row or column whose window of `kernel` taps lies wholly
+// inside [0, size): o·stride − padding >= 0 and o·stride − padding + kernel <= size. The
+// fast kernels run these without bounds checks. Internal linkage (static): the per-ISA
+// translation units each keep their own copy, compiled with their own flags.
+struct InteriorRange {
+  int64_t lo, hi;
+};
+static constexpr InteriorRange interior_range(int64_t size, int64_t kernel, int64_t stride, int64_t padding,
+                                              int64_t out) {
+  const int64_t first = (padding + stride - 1) / stride;
+  const int64_t lo = first < out ? first : out;
+  int64_t hi = size - kernel + padding >= 0 ? (size - kernel + padding) / stride + 1 : 0;
+  hi = hi > out ? out : hi;
+  return {lo, hi < lo ? lo : hi};
+}
+
 // ---- Reference (NCHW) -------------------------------------------------------------------
 // acc[oc][p] = bias[oc] + Σ (x − zp)·w over the window (padding contributes 0), one image.
 void conv2d_acc_reference(const ConvShape& s, const uint8_t* x, int32_t zp, const int8_t* w, const int32_t* bias,

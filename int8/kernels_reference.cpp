@@ -143,10 +143,7 @@ void im2col_nhwc(const uint8_t* x, int64_t height, int64_t width, int64_t channe
                  int32_t zp, int64_t k_padded, uint8_t* rows) {
   const auto pad = static_cast<uint8_t>(zp);
   const int64_t k = kernel * kernel * c_count;
-  // Output columns whose window lies inside the image's width: [ox_lo, ox_hi).
-  const int64_t ox_lo = std::min(out_w, (padding + stride - 1) / stride);
-  const int64_t ox_hi =
-      std::max(ox_lo, std::min(out_w, width - kernel + padding >= 0 ? (width - kernel + padding) / stride + 1 : 0));
+  const auto [ox_lo, ox_hi] = interior_range(width, kernel, stride, padding, out_w);
   const int64_t run = kernel * c_count;
   for (int64_t p = p_begin; p < p_end;) {
     // One output row's pixels [p, p_row_end) at a time.
