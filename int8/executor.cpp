@@ -24,6 +24,8 @@ FixedPointMultiplier multiplier_of(const Op& op, int64_t i) {
 Executor::Executor(Program program, ExecutorOptions options) : program_(std::move(program)) {
   program_.validate();
   if (options.fast) kernels_ = options.kernels ? options.kernels : &best_kernel_table();
+  INTRAIN_CHECK(!kernels_ || kernels_->supported(), "int8 executor: the ", kernels_ ? kernels_->name : "",
+                " kernels do not run on this CPU (", best_kernel_table().name, " do)");
   fast_.resize(program_.ops.size());
   max_activation_ = shape_numel(program_.input_shape);
   int64_t depth = 0;  // of the saved-activation stack
