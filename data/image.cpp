@@ -1,5 +1,7 @@
 #include "data/image.hpp"
 
+#include <zlib.h>
+
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 
@@ -24,9 +26,41 @@ bool looks_like_image(const std::string& bytes) {
          w > 0 && h > 0;
 }
 
+namespace {
+
+uint32_t big_endian(const std::string& bytes, size_t at) {
+  return (uint32_t{static_cast<uint8_t>(bytes[at])} << 24) | (uint32_t{static_cast<uint8_t>(bytes[at + 1])} << 16) |
+         (uint32_t{static_cast<uint8_t>(bytes[at + 2])} << 8) | uint32_t{static_cast<uint8_t>(bytes[at + 3])};
+}
+
+// stb_image does not check a PNG's chunk CRCs: a flipped bit in the pixel data (IDAT) would
+// decode to other pixels without a word. Every chunk's CRC-32 (over type and data) is checked
+// here, up to IEND; the zlib stream's Adler-32 inside IDAT is covered by the IDAT CRCs.
+void check_png_chunks(const std::string& bytes, const std::string& name) {
+  static const char kSignature[] = "\x89PNG\r\n\x1a\n";
+  if (bytes.size() < 8 || bytes.compare(0, 8, kSignature, 8) != 0) return;
+  size_t at = 8;
+  while (at + 12 <= bytes.size()) {
+    const uint32_t length = big_endian(bytes, at);
+    INTRAIN_CHECK(length <= bytes.size() - at - 12, "image '", name, "' is truncated: a PNG chunk of ", length,
+                  " bytes runs past the end of the file");
+    const std::string type = bytes.substr(at + 4, 4);
+    const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data() + at + 4), length + 4);
+    const uint32_t stored = big_endian(bytes, at + 8 + length);
+    INTRAIN_CHECK((crc & 0xffffffffUL) == stored, "image '", name, "' is damaged: its PNG chunk '", type,
+                  "' fails its CRC-32 check");
+    if (type == "IEND") return;
+    at += 12 + length;
+  }
+  throw Error("image '" + name + "' is truncated: the PNG ends before its IEND chunk");
+}
+
+}  // namespace
+
 Tensor decode_image(const std::string& bytes, const std::string& name) {
   INTRAIN_CHECK(!bytes.empty(), "image '", name, "' is empty (0 bytes)");
   INTRAIN_CHECK(bytes.size() < (size_t{1} << 31), "image '", name, "' is too large");
+  check_png_chunks(bytes, name);
   int w = 0, h = 0, channels = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
       stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), &w, &h,

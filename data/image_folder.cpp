@@ -62,6 +62,15 @@ ImageFolder::ImageFolder(const std::string& root, Transform transform, Shape out
     size_t before = files_.size();
     for (const fs::path& file : sorted_entries(class_dir, false))
       if (has_image_extension(file)) add_file(file.string(), label, bad);
+    // Entries named like images that are not regular files (a folder called x.jpg, a
+    // dangling link): counted, or fatal, like any unreadable image.
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(class_dir, error))
+      if (has_image_extension(entry.path()) && !entry.is_regular_file(error)) {
+        INTRAIN_CHECK(bad == BadImages::skip, "'", entry.path().string(), "' is named like an image but is not a ",
+                      "regular file (a folder or a dangling link?)");
+        ++skipped_;
+      }
     if (files_.size() == before) {
       INTRAIN_CHECK(bad == BadImages::skip, "class folder '", class_dir.string(), "' holds no images");
       ++skipped_;

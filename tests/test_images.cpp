@@ -91,6 +91,34 @@ TEST_CASE("ImageFolder: sorted classes, labels, and bad files fatal or skipped")
   expect_error([&] { ImageFolder(dir / "missing", to_6, out); }, "does not exist");
 }
 
+TEST_CASE("a PNG's chunk CRCs are checked: every flipped byte is an error naming the file") {
+  const std::string png = encode_png(gradient_image(7, 5, 3));
+  int refused = 0;
+  for (size_t i = 0; i < png.size(); ++i) {
+    std::string damaged = png;
+    damaged[i] = static_cast<char>(damaged[i] ^ (1 << (i % 8)));
+    try {
+      decode_image(damaged, "flipped.png");
+    } catch (const Error& e) {
+      refused += std::string(e.what()).find("flipped.png") != std::string::npos;
+    }
+  }
+  CHECK(refused == static_cast<int>(png.size()));
+  CHECK_NOTHROW(decode_image(png, "good.png"));
+}
+
+TEST_CASE("ImageFolder: entries named like images that are not files are counted or fatal") {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "root/apple/folder.jpg");
+  write(dir / "root/apple/a1.png", encode_png(gradient_image(8, 10, 1)));
+  std::filesystem::create_symlink(dir / "root/apple/missing.png", dir / "root/apple/dangling.png");
+  const Transform to_6 = [](const Tensor& x, Generator&) { return resize_image(x, 6, 6); };
+  ImageFolder skipping(dir / "root", to_6, {3, 6, 6}, BadImages::skip);
+  CHECK(skipping.size() == 1);
+  CHECK(skipping.skipped() == 2);
+  CHECK_THROWS_AS(ImageFolder(dir / "root", to_6, {3, 6, 6}, BadImages::fatal), Error);
+}
+
 TEST_CASE("ImageFolder: the flat layout with a label file") {
   TempDir dir;
   std::filesystem::create_directories(dir / "val");
