@@ -67,7 +67,11 @@ RunState load_checkpoint(const std::string& path, nn::Module& model, nn::Optimiz
   RunState state = state_from_metadata(path, file.metadata);
   if (optimizer) {
     INTRAIN_CHECK(!optimizer_state.empty(), "checkpoint '", path, "' holds no optimizer state to resume from");
-    optimizer->load_state_dict(optimizer_state);
+    try {
+      optimizer->load_state_dict(optimizer_state);
+    } catch (const Error& e) {
+      throw Error("checkpoint '" + path + "': its optimizer state does not fit: " + e.what());
+    }
   }
   return state;
 }
