@@ -40,8 +40,9 @@ std::string read_regular_file(const std::string& path, const std::string& what) 
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   INTRAIN_CHECK(fd >= 0, "cannot open ", what, " '", path, "': ", std::strerror(errno));
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    const std::string kind = ::fstat(fd, &st) != 0 ? std::strerror(errno) : kind_of(st.st_mode);
+  const bool stat_failed = ::fstat(fd, &st) != 0;
+  if (stat_failed || !S_ISREG(st.st_mode)) {
+    const std::string kind = stat_failed ? std::strerror(errno) : kind_of(st.st_mode);
     ::close(fd);
     throw Error("the " + what + " '" + path + "' is " + kind + ", not a regular file");
   }

@@ -20,13 +20,17 @@ bool has_image_extension(const fs::path& p) {
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
-std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories) {
+// The folder's subfolders (directories) or regular files, sorted; with `not_files`, the
+// other entries named like images (a folder called x.jpg, a dangling link) go there.
+std::vector<fs::path> sorted_entries(const fs::path& dir, bool directories, std::vector<fs::path>* not_files = nullptr) {
   std::vector<fs::path> out;
   std::error_code error;
   fs::directory_iterator it(dir, error);
   INTRAIN_CHECK(!error, "cannot read folder '", dir.string(), "': ", error.message());
-  for (const auto& entry : it)
-    if (directories ? entry.is_directory() : entry.is_regular_file()) out.push_back(entry.path());
+  for (const auto& entry : it) {
+    if (directories ? entry.is_directory(error) : entry.is_regular_file(error)) out.push_back(entry.path());
+    else if (not_files && has_image_extension(entry.path())) not_files->push_back(entry.path());
+  }
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -60,17 +64,16 @@ ImageFolder::ImageFolder(const std::string& root, Transform transform, Shape out
     const auto label = static_cast<int32_t>(classes_.size());
     classes_.push_back(class_dir.filename().string());
     size_t before = files_.size();
-    for (const fs::path& file : sorted_entries(class_dir, false))
+    std::vector<fs::path> not_files;
+    for (const fs::path& file : sorted_entries(class_dir, false, &not_files))
       if (has_image_extension(file)) add_file(file.string(), label, bad);
-    // Entries named like images that are not regular files (a folder called x.jpg, a
-    // dangling link): counted, or fatal, like any unreadable image.
-    std::error_code error;
-    for (const auto& entry : fs::directory_iterator(class_dir, error))
-      if (has_image_extension(entry.path()) && !entry.is_regular_file(error)) {
-        INTRAIN_CHECK(bad == BadImages::skip, "'", entry.path().string(), "' is named like an image but is not a ",
-                      "regular file (a folder or a dangling link?)");
-        ++skipped_;
-      }
+    // Entries named like images that are not regular files: counted, or fatal, like any
+    // unreadable image.
+    for (const fs::path& entry : not_files) {
+      INTRAIN_CHECK(bad == BadImages::skip, "'", entry.string(), "' is named like an image but is not a ",
+                    "regular file (a folder or a dangling link?)");
+      ++skipped_;
+    }
     if (files_.size() == before) {
       INTRAIN_CHECK(bad == BadImages::skip, "class folder '", class_dir.string(), "' holds no images");
       ++skipped_;

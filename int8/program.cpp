@@ -66,19 +66,31 @@ int64_t integer_field(const json& j, const char* key, int64_t lo, int64_t hi, si
 }
 
 // A per-example shape: 1 to 3 dimensions, each 1..2^24, and at most 2^31 elements.
+void check_example_shape(const Shape& shape, size_t index, const char* what) {
+  INTRAIN_CHECK(!shape.empty() && shape.size() <= 3, "int8 program: op ", index, " ", what, " ", shape_str(shape),
+                " is not a shape of 1 to 3 dimensions");
+  int64_t elements = 1;
+  for (int64_t d : shape) {
+    INTRAIN_CHECK(d >= 1 && d <= (int64_t{1} << 24), "int8 program: op ", index, " ", what, " ", shape_str(shape),
+                  " has a dimension outside 1..2^24");
+    elements *= d;
+    INTRAIN_CHECK(elements <= (int64_t{1} << 31), "int8 program: op ", index, " ", what, " ", shape_str(shape),
+                  " has more than 2^31 elements per example");
+  }
+}
+
+// A shape of the graph: integers only (JSON allows 1e24, whose conversion is undefined),
+// then check_example_shape.
 Shape shape_field(const json& v, const char* what, size_t index) {
   INTRAIN_CHECK(v.is_array() && !v.empty() && v.size() <= 3, "int8 program: op ", index, " ", what, " ", v.dump(),
                 " is not a shape of 1 to 3 dimensions");
   Shape shape;
-  int64_t elements = 1;
   for (const json& d : v) {
-    INTRAIN_CHECK(d.is_number_integer() && d.get<int64_t>() >= 1 && d.get<int64_t>() <= (int64_t{1} << 24),
-                  "int8 program: op ", index, " ", what, " ", v.dump(), " has a dimension outside 1..2^24");
+    INTRAIN_CHECK(d.is_number_integer(), "int8 program: op ", index, " ", what, " ", v.dump(),
+                  " has a dimension outside 1..2^24");
     shape.push_back(d.get<int64_t>());
-    elements *= shape.back();
-    INTRAIN_CHECK(elements <= (int64_t{1} << 31), "int8 program: op ", index, " ", what, " ", v.dump(),
-                  " has more than 2^31 elements per example");
   }
+  check_example_shape(shape, index, what);
   return shape;
 }
 
@@ -135,23 +147,11 @@ void Program::validate() const {
                   "int8 program: the pixel table must be u8 [", input_shape[0], ", 256]");
   Shape current = input_shape;
   std::vector<Shape> saved;  // the save/add stack
-  auto check_shape = [](const Shape& shape, size_t i, const char* what) {
-    INTRAIN_CHECK(!shape.empty() && shape.size() <= 3, "int8 program: op ", i, " ", what, " ", shape_str(shape),
-                  " is not a shape of 1 to 3 dimensions");
-    int64_t elements = 1;
-    for (int64_t d : shape) {
-      INTRAIN_CHECK(d >= 1 && d <= (int64_t{1} << 24), "int8 program: op ", i, " ", what, " ", shape_str(shape),
-                    " has a dimension outside 1..2^24");
-      elements *= d;
-      INTRAIN_CHECK(elements <= (int64_t{1} << 31), "int8 program: op ", i, " ", what, " ", shape_str(shape),
-                    " has more than 2^31 elements per example");
-    }
-  };
-  check_shape(input_shape, 0, "(the program's) input shape");
+  check_example_shape(input_shape, 0, "(the program's) input shape");
   for (size_t i = 0; i < ops.size(); ++i) {
     const Op& op = ops[i];
-    check_shape(op.in_shape, i, "input shape");
-    check_shape(op.out_shape, i, "output shape");
+    check_example_shape(op.in_shape, i, "input shape");
+    check_example_shape(op.out_shape, i, "output shape");
     INTRAIN_CHECK(op.kernel >= 1 && op.kernel <= kMaxKernel && op.stride >= 1 && op.stride <= kMaxKernel &&
                       op.padding >= 0 && op.padding <= kMaxKernel,
                   "int8 program: op ", i, " kernel ", op.kernel, ", stride ", op.stride, " or padding ", op.padding,
