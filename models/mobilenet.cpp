@@ -12,21 +12,41 @@ using Layers = std::initializer_list<ModulePtr>;
 
 namespace {
 
-// conv (no bias) → BN → activation; the activation is skipped for linear bottlenecks.
-void conv_bn(nn::Sequential& seq, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
-             int activation, Generator& gen) {  // activation: 0 none, 1 ReLU, 2 ReLU6
-  auto conv = make<nn::Conv2d>(in, out, kernel,
-                               nn::Conv2dOptions{.stride = stride, .padding = (kernel - 1) / 2, .groups = groups, .bias = false}, gen);
-  nn::init::kaiming_normal(conv->weight, nn::init::FanMode::fan_out, gen);  // as torchvision initializes MobileNets
-  seq.add(conv);
-  seq.add(make<nn::BatchNorm2d>(out));
-  if (activation == 1) seq.add(make<nn::ReLU>());
-  if (activation == 2) seq.add(make<nn::ReLU6>());
+enum class Act { relu, relu6 };
+
+std::shared_ptr<nn::Conv2d> conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, Generator& gen) {
+  auto c = make<nn::Conv2d>(in, out, kernel,
+                            nn::Conv2dOptions{.stride = stride, .padding = (kernel - 1) / 2, .groups = groups, .bias = false}, gen);
+  nn::init::kaiming_normal(c->weight, nn::init::FanMode::fan_out, gen);  // as torchvision initializes MobileNets
+  return c;
+}
+
+ModulePtr activation(Act act) {
+  if (act == Act::relu6) return make<nn::ReLU6>();
+  return make<nn::ReLU>();
+}
+
+// conv (no bias) → BN → activation as one block, torchvision's Conv2dNormActivation: its
+// layers are named "0", "1", "2".
+std::shared_ptr<nn::Sequential> conv_bn_act(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                                            Act act, Generator& gen) {
+  return std::make_shared<nn::Sequential>(
+      Layers{conv(in, out, kernel, stride, groups, gen), make<nn::BatchNorm2d>(out), activation(act)});
 }
 
 void check(const MobileNetOptions& o, const char* who) {
   INTRAIN_CHECK(o.width > 0 && o.width <= 4 && o.classes >= 1 && o.in_channels >= 1, who, ": invalid options (width ",
                 o.width, ", classes ", o.classes, ", input channels ", o.in_channels, ")");
+}
+
+// features → global average pool → flatten → classifier, as torchvision lays out its
+// MobileNets (the pool and flatten are in its forward(); they hold no state).
+std::shared_ptr<nn::Sequential> head(ModulePtr features, ModulePtr classifier) {
+  return std::make_shared<nn::Sequential>(std::initializer_list<std::pair<std::string, ModulePtr>>{
+      {"features", std::move(features)},
+      {"avgpool", make<nn::AdaptiveAvgPool2d>()},
+      {"flatten", make<nn::Flatten>()},
+      {"classifier", std::move(classifier)}});
 }
 
 }  // namespace
@@ -39,10 +59,10 @@ int64_t make_divisible(double value, int64_t divisor) {
 
 std::shared_ptr<nn::Sequential> mobilenet_v1(const MobileNetOptions& o, Generator& gen) {
   check(o, "mobilenet_v1");
-  const int act = o.relu6 ? 2 : 1;
+  const Act act = o.relu6 ? Act::relu6 : Act::relu;
   auto channels = [&](int64_t c) { return static_cast<int64_t>(static_cast<float>(c) * o.width); };
-  auto net = std::make_shared<nn::Sequential>();
-  conv_bn(*net, o.in_channels, channels(32), 3, o.small_input ? 1 : 2, 1, act, gen);
+  auto features = std::make_shared<nn::Sequential>();
+  features->add(conv_bn_act(o.in_channels, channels(32), 3, o.small_input ? 1 : 2, 1, act, gen));
   // (output channels, stride) of the 13 depthwise-separable blocks.
   const std::pair<int64_t, int64_t> blocks[] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},
                                                 {512, 2}, {512, 1}, {512, 1}, {512, 1}, {512, 1},
@@ -50,16 +70,13 @@ std::shared_ptr<nn::Sequential> mobilenet_v1(const MobileNetOptions& o, Generato
   int64_t in = channels(32);
   for (auto [c, stride] : blocks) {
     const int64_t out = channels(c);
-    auto block = std::make_shared<nn::Sequential>();
-    conv_bn(*block, in, in, 3, stride, in, act, gen);  // depthwise
-    conv_bn(*block, in, out, 1, 1, 1, act, gen);       // pointwise
-    net->add(block);
+    // features.N.0-2: depthwise conv, BN, activation; features.N.3-5: pointwise.
+    features->add(std::make_shared<nn::Sequential>(
+        Layers{conv(in, in, 3, stride, in, gen), make<nn::BatchNorm2d>(in), activation(act),
+               conv(in, out, 1, 1, 1, gen), make<nn::BatchNorm2d>(out), activation(act)}));
     in = out;
   }
-  net->add(make<nn::AdaptiveAvgPool2d>());
-  net->add(make<nn::Flatten>());
-  net->add(make<nn::Linear>(in, o.classes, true, gen));
-  return net;
+  return head(features, make<nn::Linear>(in, o.classes, true, gen));
 }
 
 std::shared_ptr<nn::Sequential> mobilenet_v2(const MobileNetOptions& o, Generator& gen) {
@@ -69,10 +86,10 @@ std::shared_ptr<nn::Sequential> mobilenet_v2(const MobileNetOptions& o, Generato
   };
   const Stage stages[] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
                           {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
-  auto net = std::make_shared<nn::Sequential>();
+  auto features = std::make_shared<nn::Sequential>();
   int64_t in = make_divisible(32 * o.width);
   const int64_t last = make_divisible(1280 * std::max(1.0f, o.width));
-  conv_bn(*net, o.in_channels, in, 3, o.small_input ? 1 : 2, 1, 2, gen);
+  features->add(conv_bn_act(o.in_channels, in, 3, o.small_input ? 1 : 2, 1, Act::relu6, gen));
   bool first_downsample = true;
   for (const Stage& stage : stages) {
     const int64_t out = make_divisible(static_cast<double>(stage.channels) * o.width);
@@ -82,25 +99,23 @@ std::shared_ptr<nn::Sequential> mobilenet_v2(const MobileNetOptions& o, Generato
         first_downsample = false;
         if (o.small_input) stride = 1;
       }
+      // torchvision's InvertedResidual: its layers in a Sequential named "conv".
       const int64_t hidden = in * stage.expand;
       auto body = std::make_shared<nn::Sequential>();
-      if (stage.expand != 1) conv_bn(*body, in, hidden, 1, 1, 1, 2, gen);  // expand
-      conv_bn(*body, hidden, hidden, 3, stride, hidden, 2, gen);           // depthwise
-      conv_bn(*body, hidden, out, 1, 1, 1, 0, gen);                        // linear bottleneck
-      if (stride == 1 && in == out) net->add(make<nn::Residual>(body));
-      else net->add(body);
+      if (stage.expand != 1) body->add(conv_bn_act(in, hidden, 1, 1, 1, Act::relu6, gen));  // expand
+      body->add(conv_bn_act(hidden, hidden, 3, stride, hidden, Act::relu6, gen));           // depthwise
+      body->add(conv(hidden, out, 1, 1, 1, gen));                                            // linear bottleneck
+      body->add(make<nn::BatchNorm2d>(out));
+      if (stride == 1 && in == out) features->add(make<nn::Residual>(body, nullptr, nn::ResidualNames{.body = "conv"}));
+      else features->add(std::make_shared<nn::Sequential>(std::initializer_list<std::pair<std::string, ModulePtr>>{{"conv", body}}));
       in = out;
     }
   }
-  conv_bn(*net, in, last, 1, 1, 1, 2, gen);
-  net->add(make<nn::AdaptiveAvgPool2d>());
-  net->add(make<nn::Flatten>());
-  net->add(make<nn::Dropout>(o.dropout));
+  features->add(conv_bn_act(in, last, 1, 1, 1, Act::relu6, gen));
   auto fc = make<nn::Linear>(last, o.classes, true, gen);
   nn::init::normal(fc->weight, 0.0f, 0.01f, gen);
   nn::init::constant(fc->bias, 0.0f);
-  net->add(fc);
-  return net;
+  return head(features, std::make_shared<nn::Sequential>(Layers{make<nn::Dropout>(o.dropout), fc}));
 }
 
 }  // namespace intrain::models

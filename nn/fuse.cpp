@@ -50,9 +50,9 @@ int64_t fuse_for_inference(Module& module) {
       if (dynamic_cast<ReLU*>(children[i + 2].second.get())) activation = kernels::ConvActivation::relu;
       if (dynamic_cast<ReLU6*>(children[i + 2].second.get())) activation = kernels::ConvActivation::relu6;
     }
-    module.replace_child(name, std::make_shared<FusedConv2d>(*conv, bn->eval_affine(), activation));
-    module.replace_child(children[i + 1].first, std::make_shared<Identity>());
-    if (activation != kernels::ConvActivation::none) module.replace_child(children[i + 2].first, std::make_shared<Identity>());
+    module.replace_child(i, std::make_shared<FusedConv2d>(*conv, bn->eval_affine(), activation));
+    module.replace_child(i + 1, std::make_shared<Identity>());
+    if (activation != kernels::ConvActivation::none) module.replace_child(i + 2, std::make_shared<Identity>());
     i += activation != kernels::ConvActivation::none ? 2 : 1;
     ++fused;
   }

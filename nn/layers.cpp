@@ -120,8 +120,14 @@ Sequential::Sequential(std::initializer_list<ModulePtr> modules) {
   for (const ModulePtr& m : modules) add(m);
 }
 
-Sequential& Sequential::add(ModulePtr module) {
-  register_module(std::to_string(children().size()), std::move(module));
+Sequential::Sequential(std::initializer_list<std::pair<std::string, ModulePtr>> named_modules) {
+  for (const auto& [name, m] : named_modules) add(name, m);
+}
+
+Sequential& Sequential::add(ModulePtr module) { return add(std::to_string(children().size()), std::move(module)); }
+
+Sequential& Sequential::add(const std::string& name, ModulePtr module) {
+  register_module(name, std::move(module));
   return *this;
 }
 
@@ -131,9 +137,10 @@ Tensor Sequential::forward(const Tensor& x) {
   return h;
 }
 
-Residual::Residual(ModulePtr body, ModulePtr shortcut) : body_(std::move(body)), shortcut_(std::move(shortcut)) {
-  register_module("body", body_);
-  if (shortcut_) register_module("shortcut", shortcut_);
+Residual::Residual(ModulePtr body, ModulePtr shortcut, ResidualNames names)
+    : body_(std::move(body)), shortcut_(std::move(shortcut)), names_(std::move(names)) {
+  register_module(names_.body, body_);
+  if (shortcut_) register_module(names_.shortcut, shortcut_);
 }
 
 Tensor Residual::forward(const Tensor& x) {

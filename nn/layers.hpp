@@ -140,29 +140,42 @@ class Dropout : public Module {
   Generator* gen_;
 };
 
-// Runs its children in order; they are named "0", "1", ... as in PyTorch.
+// Runs its children in order; they are named "0", "1", ... by position as in PyTorch, or by
+// the name given (PyTorch's Sequential of an OrderedDict, and the top level of torchvision's
+// models: "features", "classifier", "conv1", "layer1", ...).
 class Sequential : public Module {
  public:
   Sequential() = default;
   Sequential(std::initializer_list<ModulePtr> modules);
+  Sequential(std::initializer_list<std::pair<std::string, ModulePtr>> named_modules);
   Sequential& add(ModulePtr module);
+  Sequential& add(const std::string& name, ModulePtr module);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Sequential"; }
   size_t size() const { return children().size(); }
   Module& operator[](size_t i) const { return *children().at(i).second; }
 };
 
+// The names a residual block gives its branches. torchvision's MobileNetV2 calls the body
+// "conv"; its ResNet BasicBlock holds the body's layers itself (an empty, transparent name)
+// and calls the projection shortcut "downsample".
+struct ResidualNames {
+  std::string body = "body", shortcut = "shortcut";
+};
+
 // out = body(x) + shortcut(x), the shortcut being the identity when not given.
 class Residual : public Module {
  public:
-  explicit Residual(ModulePtr body, ModulePtr shortcut = nullptr);
+  explicit Residual(ModulePtr body, ModulePtr shortcut = nullptr, ResidualNames names = {});
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Residual"; }
   const ModulePtr& body() const { return body_; }
   const ModulePtr& shortcut() const { return shortcut_; }  // null: identity
+  const ResidualNames& names() const { return names_; }
 
  private:
   ModulePtr body_, shortcut_;
+  ResidualNames names_;
 };
 
 template <class M, class... Args>

@@ -8,6 +8,12 @@
 
 namespace intrain::nn {
 
+std::string join_path(const std::string& prefix, const std::string& name) {
+  if (prefix.empty()) return name;
+  if (name.empty()) return prefix;
+  return prefix + "." + name;
+}
+
 Tensor Module::operator()(const Tensor& x) {
   Tensor out = forward(x);
   detail::record(this, x, out);
@@ -19,9 +25,10 @@ void Module::train(bool on) {
   for (auto& [name, child] : children_) child->train(on);
 }
 
-void Module::check_new_name(const std::string& name) const {
-  INTRAIN_CHECK(!name.empty() && name.find('.') == std::string::npos, type_name(), ": invalid member name '",
-                name, "' (non-empty, no dots)");
+void Module::check_new_name(const std::string& name, bool child) const {
+  INTRAIN_CHECK((child || !name.empty()) && name.find('.') == std::string::npos, type_name(),
+                ": invalid member name '", name, "' (no dots; only a child may have the empty name)");
+  if (name.empty()) return;  // transparent children: clashes below them are found by state_dict
   auto taken = [&](const auto& list) {
     for (const auto& entry : list)
       if (entry.first == name) return true;
@@ -47,19 +54,16 @@ Tensor Module::register_buffer(const std::string& name, Tensor t) {
 }
 
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
-  check_new_name(name);
+  check_new_name(name, true);
   INTRAIN_CHECK(module != nullptr, type_name(), ": child '", name, "' is null");
   children_.emplace_back(name, std::move(module));
 }
 
-void Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {
-  INTRAIN_CHECK(module != nullptr, type_name(), ": replacement for child '", name, "' is null");
-  for (auto& [child_name, child] : children_)
-    if (child_name == name) {
-      child = std::move(module);
-      return;
-    }
-  throw Error(type_name() + ": no child named '" + name + "' to replace");
+void Module::replace_child(size_t index, std::shared_ptr<Module> module) {
+  INTRAIN_CHECK(index < children_.size(), type_name(), ": no child at position ", index, " to replace (it has ",
+                children_.size(), ")");
+  INTRAIN_CHECK(module != nullptr, type_name(), ": replacement for child '", children_[index].first, "' is null");
+  children_[index].second = std::move(module);
 }
 
 namespace {
@@ -67,10 +71,10 @@ namespace {
 void collect(const Module& m, const std::string& prefix, bool parameters,
              std::vector<std::pair<std::string, Tensor>>& out,
              const std::vector<std::pair<std::string, Tensor>>& own) {
-  for (const auto& [name, t] : own) out.emplace_back(prefix + name, t);
+  for (const auto& [name, t] : own) out.emplace_back(join_path(prefix, name), t);
   for (const auto& [name, child] : m.children())
     for (auto& entry : parameters ? child->named_parameters() : child->named_buffers())
-      out.emplace_back(prefix + name + "." + entry.first, entry.second);
+      out.emplace_back(join_path(join_path(prefix, name), entry.first), entry.second);
 }
 
 }  // namespace
@@ -96,7 +100,7 @@ std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
 std::vector<std::pair<std::string, Module*>> Module::named_modules() {
   std::vector<std::pair<std::string, Module*>> out{{"", this}};
   for (auto& [name, child] : children_)
-    for (auto& [sub, module] : child->named_modules()) out.emplace_back(sub.empty() ? name : name + "." + sub, module);
+    for (auto& [sub, module] : child->named_modules()) out.emplace_back(join_path(name, sub), module);
   return out;
 }
 
@@ -108,8 +112,11 @@ int64_t Module::parameter_count() const {
 
 std::map<std::string, Tensor> Module::state_dict() const {
   std::map<std::string, Tensor> out;
-  for (auto& [name, t] : named_parameters()) out.emplace(name, t);
-  for (auto& [name, t] : named_buffers()) out.emplace(name, t);
+  auto put = [&](const std::string& name, const Tensor& t) {
+    INTRAIN_CHECK(out.emplace(name, t).second, type_name(), ": two members share the path '", name, "'");
+  };
+  for (auto& [name, t] : named_parameters()) put(name, t);
+  for (auto& [name, t] : named_buffers()) put(name, t);
   return out;
 }
 

@@ -2,7 +2,9 @@
 // Module: the unit networks are built from. A module owns named parameters (trained),
 // buffers (state that is saved but not trained, like BatchNorm's running statistics) and
 // child modules; names compose into dotted paths ("features.3.weight") for state_dict,
-// checkpoints and per-layer quantization rules.
+// checkpoints and per-layer quantization rules. A child registered under the empty name is
+// transparent: its members appear directly under its parent's path (a residual block's body
+// whose layers torchvision names "conv1", "bn1", ... on the block itself).
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +14,9 @@
 #include "core/tensor.hpp"
 
 namespace intrain::nn {
+
+// "a.b" + "c" → "a.b.c"; an empty part adds nothing (the root, a transparent child).
+std::string join_path(const std::string& prefix, const std::string& name);
 
 class Module {
  public:
@@ -38,14 +43,16 @@ class Module {
   int64_t parameter_count() const;
 
   // Parameters and buffers by dotted name. Tensors are the live ones (shared storage).
+  // Throws when two members reach the same path (possible only through transparent children).
   std::map<std::string, Tensor> state_dict() const;
   // Copies values into the live tensors. Strict: every name must match both ways and
   // every shape must agree; the error names each missing, unexpected or mis-shaped tensor.
   void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
   void zero_grad();
-  // Swaps the child registered as `name` for another module (model transforms such as
-  // quantization use this); the name, and so the dotted paths below it, stay.
-  void replace_child(const std::string& name, std::shared_ptr<Module> module);
+  // Swaps the child at `index` of children() for another module (model transforms such as
+  // quantization use this); its name, and so the dotted paths below it, stay. By position,
+  // not by name: transparent children all have the empty name.
+  void replace_child(size_t index, std::shared_ptr<Module> module);
 
  protected:
   // Registers and returns the tensor (the module keeps its own handle to the same tensor).
@@ -59,7 +66,7 @@ class Module {
 
  private:
   void add_child(const std::string& name, std::shared_ptr<Module> module);
-  void check_new_name(const std::string& name) const;
+  void check_new_name(const std::string& name, bool child = false) const;
 
   std::vector<std::pair<std::string, Tensor>> parameters_;
   std::vector<std::pair<std::string, Tensor>> buffers_;

@@ -79,12 +79,13 @@ class Converter {
     return std::move(program_);
   }
 
-  // Emits the ops of a sequence of sibling modules (a Sequential's children). Batch norms,
-  // activations and dropout are consumed by the conv or linear layer they follow.
+  // Emits the ops of a sequence of sibling modules (a Sequential's children) under the path
+  // `prefix`. Batch norms, activations and dropout are consumed by the conv or linear layer
+  // they follow. `tail`: the sequence ends the model, so its last layer may give the logits.
   void emit_sequence(const std::vector<std::pair<std::string, nn::ModulePtr>>& children, const std::string& prefix,
-                     bool top_level) {
+                     bool tail) {
     for (size_t i = 0; i < children.size(); ++i) {
-      const std::string name = prefix + children[i].first;
+      const std::string name = nn::join_path(prefix, children[i].first);
       nn::Module* m = children[i].second.get();
       if (dynamic_cast<nn::Identity*>(m) || dynamic_cast<nn::Dropout*>(m)) continue;
       if (dynamic_cast<nn::BatchNorm2d*>(m) || dynamic_cast<QuantAct*>(m) || dynamic_cast<QuantBatchNorm*>(m))
@@ -96,11 +97,11 @@ class Converter {
       } else if (auto* qr = dynamic_cast<QuantResidual*>(m)) {
         emit_residual(*qr, name);
       } else if (auto* nested = dynamic_cast<nn::Sequential*>(m)) {  // a block: its layers in order
-        emit_sequence(nested->children(), name + ".", false);
+        emit_sequence(nested->children(), name, tail && i + 1 == children.size());
       } else if (auto* mp = dynamic_cast<nn::MaxPool2d*>(m)) {
         emit_max_pool(*mp, name);
       } else if (dynamic_cast<QuantConv2d*>(m) || dynamic_cast<QuantLinear*>(m)) {
-        i = emit_weight_layer(children, i, name, top_level);
+        i = emit_weight_layer(children, i, name, tail);
       } else {
         fail(name, *m, "has no integer equivalent (quantize the model with prepare_qat or prepare_ptq first)");
       }
@@ -152,7 +153,7 @@ class Converter {
   // A quantized conv or linear layer with the batch norm, dropout and activation that follow
   // it; returns the index of the last child it consumed.
   size_t emit_weight_layer(const std::vector<std::pair<std::string, nn::ModulePtr>>& children, size_t i,
-                           const std::string& name, bool top_level) {
+                           const std::string& name, bool tail) {
     nn::Module* m = children[i].second.get();
     auto fail = [&](const std::string& why) { Converter::fail(name, *m, why); };
     size_t last = i;
@@ -236,7 +237,7 @@ class Converter {
       act_ = {out_scale, out_zp, op.out_shape};
       last = qa ? next : next - 1;
     } else {
-      if (!top_level || next < children.size())
+      if (!tail || next < children.size())
         fail("its output is not quantized by an activation and it is not the last layer");
       // The logits: acc · s_in·s_w[c] (+ the bias, already in acc).
       Tensor scale = Tensor::empty({out});
@@ -296,7 +297,7 @@ class Converter {
     save.in_shape = save.out_shape = act_.shape;
     program_.ops.push_back(save);
     ActivationState saved = act_;
-    emit_branch(qr.body(), name + ".body");
+    emit_branch(qr.body(), nn::join_path(name, qr.names().body));
     if (qr.shortcut()) {
       // The body's output goes on the stack and the block's input comes back for the
       // projection shortcut; the addition then takes the shortcut (current) and the body.
@@ -306,7 +307,7 @@ class Converter {
       swap.out_shape = saved.shape;
       program_.ops.push_back(swap);
       std::swap(act_, saved);
-      emit_branch(qr.shortcut(), name + ".shortcut");
+      emit_branch(qr.shortcut(), nn::join_path(name, qr.names().shortcut));
     }
     INTRAIN_CHECK(act_.shape == saved.shape, "convert: layer '", name, "': the branches' shapes differ (",
                   shape_str(saved.shape), " and ", shape_str(act_.shape), ")");
@@ -331,9 +332,9 @@ class Converter {
     program_.ops.push_back(add);
   }
 
-  void emit_branch(const nn::ModulePtr& branch, const std::string& name) {
-    if (auto* seq = dynamic_cast<nn::Sequential*>(branch.get())) emit_sequence(seq->children(), name + ".", false);
-    else emit_sequence({{name.substr(name.rfind('.') + 1), branch}}, name.substr(0, name.rfind('.') + 1), false);
+  void emit_branch(const nn::ModulePtr& branch, const std::string& path) {
+    if (auto* seq = dynamic_cast<nn::Sequential*>(branch.get())) emit_sequence(seq->children(), path, false);
+    else emit_sequence({{"", branch}}, path, false);
   }
 
   int8::Program program_;

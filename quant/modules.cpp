@@ -162,9 +162,13 @@ QuantAvgPool::QuantAvgPool(nn::ModulePtr pool, std::shared_ptr<ActivationQuantiz
 
 QuantResidual::QuantResidual(const nn::Residual& residual, std::shared_ptr<ActivationQuantizer> quantizer,
                              Activation activation)
-    : body_(residual.body()), shortcut_(residual.shortcut()), quantizer_(std::move(quantizer)), activation_(activation) {
-  register_module("body", body_);
-  if (shortcut_) register_module("shortcut", shortcut_);
+    : body_(residual.body()),
+      shortcut_(residual.shortcut()),
+      names_(residual.names()),
+      quantizer_(std::move(quantizer)),
+      activation_(activation) {
+  register_module(names_.body, body_);  // the float block's names, so paths stay
+  if (shortcut_) register_module(names_.shortcut, shortcut_);
   register_module("quant", quantizer_);
 }
 

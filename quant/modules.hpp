@@ -100,10 +100,12 @@ class QuantResidual : public nn::Module {
   std::string type_name() const override { return "QuantResidual"; }
   const nn::ModulePtr& body() const { return body_; }
   const nn::ModulePtr& shortcut() const { return shortcut_; }
+  const nn::ResidualNames& names() const { return names_; }
   ActivationQuantizer& quantizer() { return *quantizer_; }
 
  private:
   nn::ModulePtr body_, shortcut_;
+  nn::ResidualNames names_;
   std::shared_ptr<ActivationQuantizer> quantizer_;
   Activation activation_;
 };

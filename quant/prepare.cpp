@@ -20,13 +20,13 @@ class Transformer {
     const auto children = module.children();  // a copy: we replace entries as we go
     for (size_t i = 0; i < children.size(); ++i) {
       const auto& [name, child] = children[i];
-      const std::string path = prefix.empty() ? name : prefix + "." + name;
+      const std::string path = nn::join_path(prefix, name);
       if (auto* conv = dynamic_cast<nn::Conv2d*>(child.get())) {
         std::shared_ptr<nn::BatchNorm2d> bn;
         if (i + 1 < children.size()) bn = std::dynamic_pointer_cast<nn::BatchNorm2d>(children[i + 1].second);
         const Bits bits = bits_for(path);
         auto q = std::make_shared<QuantConv2d>(*conv, weight_quantizer(bits.weights, bn != nullptr), bn, input_quantizer());
-        module.replace_child(name, q);
+        module.replace_child(i, q);
         layers_.push_back({path, "conv", bits.weights});
         // A batch norm that no activation follows gets its own output quantizer: the
         // integer program carries every activation as codes.
@@ -34,26 +34,26 @@ class Transformer {
                                                                  dynamic_cast<nn::ReLU6*>(children[i + 2].second.get()));
         if (bn && !activation_next && bits.activations) {
           const std::string& bn_name = children[i + 1].first;
-          const std::string bn_path = prefix.empty() ? bn_name : prefix + "." + bn_name;
-          module.replace_child(bn_name, std::make_shared<QuantBatchNorm>(bn, activation_quantizer(bits_for(bn_path), false)));
+          const std::string bn_path = nn::join_path(prefix, bn_name);
+          module.replace_child(i + 1, std::make_shared<QuantBatchNorm>(bn, activation_quantizer(bits_for(bn_path), false)));
           layers_.push_back({bn_path, "activation", bits_for(bn_path).activations});
           ++i;  // the batch norm is handled
         }
       } else if (auto* fc = dynamic_cast<nn::Linear*>(child.get())) {
         const Bits bits = bits_for(path);
         auto q = std::make_shared<QuantLinear>(*fc, weight_quantizer(bits.weights, false), input_quantizer());
-        module.replace_child(name, q);
+        module.replace_child(i, q);
         layers_.push_back({path, "linear", bits.weights});
       } else if (dynamic_cast<nn::ReLU*>(child.get()) || dynamic_cast<nn::ReLU6*>(child.get())) {
         const Bits bits = bits_for(path);
         if (bits.activations == 0) continue;
         const bool relu6 = dynamic_cast<nn::ReLU6*>(child.get()) != nullptr;
-        module.replace_child(name, std::make_shared<QuantAct>(relu6, activation_quantizer(bits, true)));
+        module.replace_child(i, std::make_shared<QuantAct>(relu6, activation_quantizer(bits, true)));
         layers_.push_back({path, "activation", bits.activations});
       } else if (dynamic_cast<nn::AvgPool2d*>(child.get()) || dynamic_cast<nn::AdaptiveAvgPool2d*>(child.get())) {
         const Bits bits = bits_for(path);
         if (bits.activations == 0) continue;
-        module.replace_child(name, std::make_shared<QuantAvgPool>(child, activation_quantizer(bits, false)));
+        module.replace_child(i, std::make_shared<QuantAvgPool>(child, activation_quantizer(bits, false)));
         layers_.push_back({path, "avg_pool", bits.activations});
       } else if (auto* residual = dynamic_cast<nn::Residual*>(child.get())) {
         run(*child, path);  // quantize the branches first, then the sum
@@ -66,10 +66,10 @@ class Transformer {
           if (dynamic_cast<nn::ReLU6*>(children[i + 1].second.get())) activation = QuantResidual::Activation::relu6;
         }
         const bool absorbs = activation != QuantResidual::Activation::none;
-        module.replace_child(name, std::make_shared<QuantResidual>(*residual, activation_quantizer(bits, absorbs), activation));
+        module.replace_child(i, std::make_shared<QuantResidual>(*residual, activation_quantizer(bits, absorbs), activation));
         layers_.push_back({path, "residual_add", bits.activations});
         if (absorbs) {
-          module.replace_child(children[i + 1].first, std::make_shared<nn::Identity>());
+          module.replace_child(i + 1, std::make_shared<nn::Identity>());
           ++i;
         }
       } else {

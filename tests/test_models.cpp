@@ -2,6 +2,10 @@
 // and MobileNetV2's depthwise convolutions and skip additions through the int8 program.
 #include <doctest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
 #include "core/autograd.hpp"
 #include "data/mnist.hpp"
 #include "int8/executor.hpp"
@@ -29,6 +33,47 @@ TEST_CASE("parameter counts match the reference implementations") {
   CHECK(make_divisible(16 * 0.35) == 8);
   CHECK_THROWS_AS(mobilenet_v1({.width = 0.0f}, g), Error);
   CHECK_THROWS_AS(make_model("mobilenet_v3"), Error);
+}
+
+namespace {
+
+// torchvision's state_dict entries, "name dtype d0xd1x..." per line (tests/fixtures/*.keys).
+std::map<std::string, std::string> torchvision_keys(const std::string& model) {
+  const char* dir = std::getenv("INTRAIN_FIXTURES");
+  REQUIRE_MESSAGE(dir != nullptr, "INTRAIN_FIXTURES is not set (meson test sets it)");
+  std::ifstream in(std::string(dir) + "/" + model + ".keys");
+  REQUIRE(in.good());
+  std::map<std::string, std::string> keys;
+  std::string name, dtype, shape;
+  while (in >> name >> dtype >> shape) keys[name] = dtype + " " + shape;
+  return keys;
+}
+
+std::map<std::string, std::string> our_keys(const nn::Module& model) {
+  std::map<std::string, std::string> keys;
+  for (const auto& [name, t] : model.state_dict()) {
+    std::string shape;
+    for (int64_t d : t.shape()) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+    // PyTorch keeps num_batches_tracked as int64; we keep it as int32 and read either.
+    const std::string dtype = t.dtype() == DType::f32 ? "float32" : t.dtype() == DType::i32 ? "int64" : "other";
+    keys[name] = dtype + " " + (shape.empty() ? "scalar" : shape);
+  }
+  return keys;
+}
+
+}  // namespace
+
+TEST_CASE("models are named as torchvision names them: every state_dict entry, name and shape") {
+  Generator g(1);
+  CHECK(our_keys(*mobilenet_v2({}, g)) == torchvision_keys("mobilenet_v2"));
+  CHECK(our_keys(*resnet18({}, g)) == torchvision_keys("resnet18"));
+  // LeNet as the classic PyTorch example names it.
+  const auto lenet_keys = our_keys(*lenet(g));
+  CHECK(lenet_keys.at("conv1.weight") == "float32 20x1x5x5");
+  CHECK(lenet_keys.at("conv2.bias") == "float32 50");
+  CHECK(lenet_keys.at("fc1.weight") == "float32 500x800");
+  CHECK(lenet_keys.at("fc2.weight") == "float32 10x500");
+  CHECK(lenet_keys.size() == 8);
 }
 
 TEST_CASE("small-input variants run forward and backward on 28x28 images") {

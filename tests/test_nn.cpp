@@ -20,16 +20,29 @@ TEST_CASE("named parameters and buffers use dotted module paths") {
   Generator gen(1);
   auto model = models::lenet5_bn(gen);
   const auto params = model->named_parameters();
-  CHECK(params.front().first == "0.weight");
-  CHECK(params.back().first == "16.bias");
+  CHECK(params.front().first == "conv1.weight");
+  CHECK(params.back().first == "fc2.bias");
   const auto buffers = model->named_buffers();
-  CHECK(buffers.front().first == "1.running_mean");
-  CHECK(model->state_dict().count("9.num_batches_tracked") == 1);
+  CHECK(buffers.front().first == "bn1.running_mean");
+  CHECK(model->state_dict().count("bn3.num_batches_tracked") == 1);
   CHECK(models::lenet(gen)->parameter_count() == 431080);
   CHECK(model->parameter_count() == 61990);
   auto nested = make<Sequential>(std::initializer_list<ModulePtr>{
       make<Residual>(make<Sequential>(std::initializer_list<ModulePtr>{make<Linear>(4, 4, true, gen)}))});
   CHECK(nested->named_parameters().front().first == "0.body.0.weight");
+  // A transparent (empty-named) child puts its members on its parent's path; clashes are refused.
+  auto flat = make<Sequential>(std::initializer_list<std::pair<std::string, ModulePtr>>{
+      {"", make<Sequential>(std::initializer_list<std::pair<std::string, ModulePtr>>{{"fc", make<Linear>(2, 2, true, gen)}})},
+      {"out", make<Linear>(2, 2, true, gen)}});
+  CHECK(flat->named_parameters().front().first == "fc.weight");
+  CHECK(flat->state_dict().count("out.bias") == 1);
+  auto clash = make<Sequential>(std::initializer_list<std::pair<std::string, ModulePtr>>{
+      {"", make<Sequential>(std::initializer_list<std::pair<std::string, ModulePtr>>{{"fc", make<Linear>(2, 2, true, gen)}})},
+      {"fc", make<Linear>(2, 2, true, gen)}});
+  CHECK_THROWS_WITH_AS(clash->state_dict(), doctest::Contains("share the path 'fc.weight'"), Error);
+  CHECK_THROWS_AS(flat->replace_child(2, make<Identity>()), Error);
+  flat->replace_child(0, make<Identity>());  // by position: the transparent child too
+  CHECK(flat->state_dict().size() == 2);
 }
 
 TEST_CASE("train() and eval() reach every child; dropout and batch norm follow them") {
@@ -60,21 +73,21 @@ TEST_CASE("load_state_dict names missing, unexpected and mis-shaped tensors") {
   Generator gen(5);
   auto model = models::lenet(gen);
   auto state = model->state_dict();
-  state.erase("0.bias");
+  state.erase("conv1.bias");
   state["extra.weight"] = Tensor::zeros({1});
-  state["7.weight"] = Tensor::zeros({500, 801});
+  state["fc1.weight"] = Tensor::zeros({500, 801});
   try {
     model->load_state_dict(state);
     FAIL("expected an error");
   } catch (const Error& e) {
     const std::string m = e.what();
-    CHECK(m.find("missing '0.bias'") != std::string::npos);
+    CHECK(m.find("missing 'conv1.bias'") != std::string::npos);
     CHECK(m.find("unexpected 'extra.weight'") != std::string::npos);
-    CHECK(m.find("'7.weight' has shape [500, 801]") != std::string::npos);
+    CHECK(m.find("'fc1.weight' has shape [500, 801]") != std::string::npos);
     CHECK(m.find("[500, 800]") != std::string::npos);
   }
   state.erase("extra.weight");
-  state["7.weight"] = Tensor::zeros({500, 800});
+  state["fc1.weight"] = Tensor::zeros({500, 800});
   CHECK_NOTHROW(model->load_state_dict(state, /*strict=*/false));
 }
 

@@ -218,20 +218,20 @@ TEST_CASE("prepare_qat swaps in quantized twins, keeps names, and trains every a
     auto model = models::lenet5_bn(g);
     QuantConfig config = preset("w4a4");
     config.algorithm = algorithm;
-    config.overrides.push_back({"0", 8, 0});
-    config.overrides.push_back({"16", 8, 0});
+    config.overrides.push_back({"conv1", 8, 0});
+    config.overrides.push_back({"fc2", 8, 0});
     auto layers = prepare_qat(*model, config);
     CHECK(dynamic_cast<QuantConv2d*>(&(*model)[0]) != nullptr);
     CHECK(dynamic_cast<QuantLinear*>(&(*model)[16]) != nullptr);
     CHECK(dynamic_cast<QuantAct*>(&(*model)[2]) != nullptr);
-    CHECK(model->state_dict().count("0.weight") == 1);
-    CHECK(model->state_dict().count("1.running_mean") == 1);
+    CHECK(model->state_dict().count("conv1.weight") == 1);
+    CHECK(model->state_dict().count("bn1.running_mean") == 1);
     CHECK(layers.front().name == "input");
     int eight_bit = 0;
     for (auto& l : layers) eight_bit += (l.kind != "activation" && l.kind != "input" && l.bits == 8);
     CHECK(eight_bit == 2);
-    if (algorithm == Algorithm::pact) CHECK(model->state_dict().count("2.quant.alpha") == 1);
-    if (algorithm == Algorithm::lsq) CHECK(model->state_dict().count("4.weight_step") == 1);
+    if (algorithm == Algorithm::pact) CHECK(model->state_dict().count("relu1.quant.alpha") == 1);
+    if (algorithm == Algorithm::lsq) CHECK(model->state_dict().count("conv2.weight_step") == 1);
     Tensor x = Tensor::randn({8, 1, 28, 28}, g);
     Tensor target = Tensor::from_vector(std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7}, {8});
     model->train();
@@ -268,8 +268,8 @@ TEST_CASE("PTQ: calibrate, freeze, and the fake-quantized model tracks the float
   const Tensor original_bias = last->bias.detach().clone();
   auto mean_shift = [&] {
     NoGradGuard no_grad;
-    const Tensor x = nn::capture_inputs(*model, batch).at("16");
-    const Tensor out = nn::capture_outputs(*model, batch).at("16");
+    const Tensor x = nn::capture_inputs(*model, batch).at("fc2");
+    const Tensor out = nn::capture_outputs(*model, batch).at("fc2");
     return std::abs(mean(sub(linear(x, last->weight.detach(), original_bias), out)).item());
   };
   const float before = mean_shift();

@@ -134,7 +134,7 @@ TEST_CASE("a diverging run stops with a message and keeps the last good checkpoi
   train::RunState state;
   train::FitOptions options{.epochs = 1, .base_lr = 0.05, .out_dir = dir.str(), .progress = false};
   train::fit(*run.model, *run.optimizer, nn::ConstantLr(), loader, nullptr, options, state);
-  const auto good = load_safetensors(dir / "last.safetensors").tensors.at("0.weight").to_vector<float>();
+  const auto good = load_safetensors(dir / "last.safetensors").tensors.at("conv1.weight").to_vector<float>();
   // Poison a weight: the next forward pass produces NaN logits.
   run.model->named_parameters()[0].second.data<float>()[0] = NAN;
   options.epochs = 2;
@@ -147,7 +147,7 @@ TEST_CASE("a diverging run stops with a message and keeps the last good checkpoi
     CHECK(m.find("epoch 2, step 1") != std::string::npos);
     CHECK(m.find("last.safetensors in '" + dir.str() + "' is from before the divergence, intact") != std::string::npos);
   }
-  CHECK(load_safetensors(dir / "last.safetensors").tensors.at("0.weight").to_vector<float>() == good);
+  CHECK(load_safetensors(dir / "last.safetensors").tensors.at("conv1.weight").to_vector<float>() == good);
 }
 
 TEST_CASE("a run cleans up what interrupted writes left, and writes last before best") {
@@ -199,7 +199,7 @@ TEST_CASE("divergence is caught before NaN: an exploding loss, exploding weights
     train::RunState state;
     train::FitOptions options{.epochs = 1, .base_lr = 0.05, .out_dir = dir.str(), .progress = false};
     train::fit(*run.model, *run.optimizer, nn::ConstantLr(), loader, nullptr, options, state);
-    const auto good = load_safetensors(dir / "last.safetensors").tensors.at("0.weight").to_vector<float>();
+    const auto good = load_safetensors(dir / "last.safetensors").tensors.at("conv1.weight").to_vector<float>();
     options.epochs = 2;
     options.max_weight = 1e-3;  // every trained weight is past it
     try {
@@ -209,6 +209,6 @@ TEST_CASE("divergence is caught before NaN: an exploding loss, exploding weights
       CHECK(std::string(e.what()).find("a weight reached") != std::string::npos);
       CHECK(std::string(e.what()).find("end of epoch 2") != std::string::npos);
     }
-    CHECK(load_safetensors(dir / "last.safetensors").tensors.at("0.weight").to_vector<float>() == good);
+    CHECK(load_safetensors(dir / "last.safetensors").tensors.at("conv1.weight").to_vector<float>() == good);
   }
 }
