@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "core/file_reader.hpp"
+#include "core/stored_dtypes.hpp"
 
 namespace intrain {
 
@@ -29,15 +30,6 @@ const char* dtype_tag(DType t) {
     case DType::u8: return "U8";
   }
   return "?";
-}
-
-bool parse_dtype(const std::string& tag, DType& out) {
-  if (tag == "F32") out = DType::f32;
-  else if (tag == "I32") out = DType::i32;
-  else if (tag == "I8") out = DType::i8;
-  else if (tag == "U8") out = DType::u8;
-  else return false;
-  return true;
 }
 
 void write_all(int fd, const char* data, size_t size, const std::string& path) {
@@ -212,14 +204,14 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& p
       continue;
     }
     try {
-      DType dtype;
-      INTRAIN_CHECK(parse_dtype(entry.at("dtype").get<std::string>(), dtype), "'", path, "': tensor '", name,
-                    "' has unsupported dtype ", entry.at("dtype").dump(), " (F32, I32, I8, U8 are supported)");
+      const StoredDType* stored = find_stored_dtype(entry.at("dtype").get<std::string>());
+      INTRAIN_CHECK(stored != nullptr, "'", path, "': tensor '", name, "' has unsupported dtype ",
+                    entry.at("dtype").dump(), " (", stored_dtype_tags(), " are read)");
       const json& dims = entry.at("shape");
       INTRAIN_CHECK(dims.is_array() && dims.size() <= 16, "'", path, "': tensor '", name,
                     "' has a shape that is not a list of at most 16 dimensions");
       Shape shape;
-      uint64_t expected = dtype_size(dtype);  // bytes, multiplied without overflow
+      uint64_t expected = stored->bytes;  // bytes, multiplied without overflow
       for (const json& d : dims) {
         const uint64_t v = header_integer(d, path, name, "dimension");
         INTRAIN_CHECK(!__builtin_mul_overflow(expected, v, &expected) && expected <= data_size, "'", path,
@@ -236,8 +228,10 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& p
                     "': tensor '", name, "' has data offsets outside the file's ", data_size, " data bytes");
       INTRAIN_CHECK(offsets[1] - offsets[0] == expected, "'", path, "': tensor '", name, "' of shape ",
                     shape_str(shape), " needs ", expected, " bytes, its offsets span ", offsets[1] - offsets[0]);
-      Tensor t = Tensor::empty(shape, dtype);
-      std::memcpy(t.storage()->data(), bytes.data() + data_begin + offsets[0], expected);
+      Tensor t = Tensor::empty(shape, stored->target);
+      decode_stored(*stored, reinterpret_cast<const uint8_t*>(bytes.data()) + data_begin + offsets[0],
+                    static_cast<size_t>(expected / stored->bytes), t.storage()->data(),
+                    "'" + path + "': tensor '" + name + "'");
       ranges.emplace_back(offsets[0], offsets[1]);
       entries[name] = {entry.at("dtype").get<std::string>(), shape, offsets[0], offsets[1]};
       out.tensors.emplace(name, t);

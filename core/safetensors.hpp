@@ -21,7 +21,9 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
 // Validates the whole file (a regular file; header JSON, dtypes, shapes and offsets without
 // overflow, tensors tiling the data exactly; the CRC-32 of the header's entries and the data
 // when the file carries one, as every file save_safetensors writes does) and throws an Error naming the file and
-// the problem. A PyTorch pickle gets an error saying how to save it as safetensors.
+// the problem. A PyTorch pickle gets an error saying how to save it as safetensors. Tensors
+// stored as F16, BF16 or F64 are read as f32, I64 as i32 when every value fits
+// (core/stored_dtypes.hpp); what a file stores is not lost: the checksum covers the stored tags.
 SafetensorsFile load_safetensors(const std::string& path);
 // The same from bytes in memory; `name` labels the errors.
 SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& name);

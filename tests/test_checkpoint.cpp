@@ -4,10 +4,12 @@
 
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "core/autograd.hpp"
 #include "core/safetensors.hpp"
 #include "models/lenet.hpp"
 #include "nn/optimizer.hpp"
@@ -70,6 +72,67 @@ TEST_CASE("safetensors reads a file written by another implementation") {
   CHECK(f.metadata.at("format") == "pt");
 }
 
+TEST_CASE("safetensors reads F16, BF16 and F64 as f32 and I64 as i32, refusing what int32 cannot hold") {
+  TempDir dir;
+  // 1.5, -2, 65504 (the largest half), 2^-24 (the smallest half subnormal), infinity.
+  const uint16_t half[5] = {0x3e00, 0xc000, 0x7bff, 0x0001, 0x7c00};
+  const uint16_t bf16[2] = {0x3fc0, 0xc000};  // 1.5, -2
+  const double f64[1] = {0.25};
+  const int64_t i64[2] = {7, -3};
+  std::string data(reinterpret_cast<const char*>(half), 10);
+  data += std::string(reinterpret_cast<const char*>(bf16), 4);
+  data += std::string(reinterpret_cast<const char*>(f64), 8);
+  data += std::string(reinterpret_cast<const char*>(i64), 16);
+  write_raw(dir / "t.safetensors",
+            R"({"h":{"dtype":"F16","shape":[5],"data_offsets":[0,10]},)"
+            R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[10,14]},)"
+            R"("d":{"dtype":"F64","shape":[],"data_offsets":[14,22]},)"
+            R"("n":{"dtype":"I64","shape":[2],"data_offsets":[22,38]}})",
+            data);
+  SafetensorsFile f = load_safetensors(dir / "t.safetensors");
+  const auto h = f.tensors.at("h").to_vector<float>();
+  CHECK(h[0] == 1.5f);
+  CHECK(h[1] == -2.0f);
+  CHECK(h[2] == 65504.0f);
+  CHECK(h[3] == std::ldexp(1.0f, -24));
+  CHECK(std::isinf(h[4]));
+  CHECK(f.tensors.at("b").to_vector<float>() == std::vector<float>{1.5f, -2.0f});
+  CHECK(f.tensors.at("d").item() == 0.25f);
+  CHECK(f.tensors.at("n").dtype() == DType::i32);
+  CHECK(f.tensors.at("n").to_vector<int32_t>() == std::vector<int32_t>{7, -3});
+  const int64_t big = int64_t{1} << 40;
+  write_raw(dir / "big.safetensors", R"({"n":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})",
+            std::string(reinterpret_cast<const char*>(&big), 8));
+  expect_error([&] { load_safetensors(dir / "big.safetensors"); }, "tensor 'n': int64 element 0 = 1099511627776 does not fit");
+  write_raw(dir / "c.safetensors", R"({"n":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}})", std::string(8, '\0'));
+  expect_error([&] { load_safetensors(dir / "c.safetensors"); }, "unsupported dtype \"C64\" (F32, I32, I8, U8, F16, BF16, F64, I64 are read)");
+}
+
+TEST_CASE("a PyTorch state dict loads with no renaming and gives PyTorch's logits") {
+  // tests/fixtures/lenet*.safetensors: made by scripts/make_pytorch_fixtures.py with
+  // PyTorch's own names and types (num_batches_tracked int64, BN weights as F16/BF16/F64).
+  const char* fixtures = std::getenv("INTRAIN_FIXTURES");
+  REQUIRE(fixtures != nullptr);
+  for (const std::string name : {"lenet", "lenet5_bn"}) {
+    CAPTURE(name);
+    SafetensorsFile f = load_safetensors(std::string(fixtures) + "/" + name + ".safetensors");
+    const Tensor input = f.tensors.at("input"), expected = f.tensors.at("logits");
+    f.tensors.erase("input");
+    f.tensors.erase("logits");
+    Generator gen(1);
+    nn::ModulePtr model = name == "lenet" ? nn::ModulePtr(models::lenet(gen)) : nn::ModulePtr(models::lenet5_bn(gen));
+    model->load_state_dict(f.tensors);  // strict: every name and shape
+    model->eval();
+    NoGradGuard no_grad;
+    const auto got = (*model)(input).to_vector<float>(), want = expected.to_vector<float>();
+    REQUIRE(got.size() == want.size());
+    float worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
+    CHECK(worst < 1e-4f);
+    MESSAGE(name, ": max |logit - PyTorch's| = ", worst);
+  }
+}
+
 TEST_CASE("damaged safetensors files give errors naming the file and the problem") {
   TempDir dir;
   const std::string p = dir / "bad.safetensors";
@@ -87,7 +150,7 @@ TEST_CASE("damaged safetensors files give errors naming the file and the problem
   expect_error([&] { load_safetensors(p); }, "needs more bytes than the file's 8");
   write_raw(p, R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", std::string(16, '\0'));
   expect_error([&] { load_safetensors(p); }, "needs 12 bytes");
-  write_raw(p, R"({"w":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})", std::string(8, '\0'));
+  write_raw(p, R"({"w":{"dtype":"C128","shape":[1],"data_offsets":[0,16]}})", std::string(16, '\0'));
   expect_error([&] { load_safetensors(p); }, "unsupported dtype");
   write_raw(p, R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
             std::string(8, '\0'));
@@ -200,6 +263,26 @@ TEST_CASE("training checkpoints hold model, optimizer and run state") {
   CHECK(loaded.rng_state == gen.state());
   CHECK(restored_optimizer.steps() == 1);
   for (auto& [name, t] : model->state_dict()) CHECK(restored->state_dict().at(name).to_vector<float>() == t.to_vector<float>());
+
+  // The model file holds the model's state only (PyTorch's strict load_state_dict takes it);
+  // the optimizer's lies beside it, paired.
+  for (const auto& [name, t] : load_safetensors(dir / "c.safetensors").tensors) CHECK(model->state_dict().count(name) == 1);
+  const std::string side = train::optimizer_state_path(dir / "c.safetensors");
+  CHECK(side == (dir / "c.optimizer-123.safetensors"));
+  CHECK(std::filesystem::exists(side));
+  // A newer save replaces the pair and removes the old optimizer file; a stale or missing
+  // optimizer file is an error naming it, while the weights alone still load.
+  std::filesystem::copy_file(side, dir / "stale.safetensors");
+  state.global_step = 124;
+  train::save_checkpoint(dir / "c.safetensors", *model, &optimizer, state);
+  CHECK(!std::filesystem::exists(side));
+  const std::string side2 = train::optimizer_state_path(dir / "c.safetensors");
+  std::filesystem::remove(side2);
+  std::filesystem::copy_file(dir / "stale.safetensors", side2);
+  expect_error([&] { train::load_checkpoint(dir / "c.safetensors", *restored, &restored_optimizer); }, "does not belong to checkpoint");
+  std::filesystem::remove(side2);
+  expect_error([&] { train::load_checkpoint(dir / "c.safetensors", *restored, &restored_optimizer); }, "c.optimizer-124.safetensors' is missing");
+  CHECK_NOTHROW(train::load_checkpoint(dir / "c.safetensors", *restored));
 
   // A checkpoint of another model: the error names the tensor and both shapes.
   auto lenet = models::lenet(gen);
