@@ -9,5 +9,6 @@ void add_eval_command(CLI::App& app);
 void add_summary_command(CLI::App& app);
 void add_quant_commands(CLI::App& app);  // ptq, qat, quant-report
 void add_convert_command(CLI::App& app);
+void add_onnx_commands(CLI::App& app);  // import-onnx, export-onnx
 
 }  // namespace intrain::cli

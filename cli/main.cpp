@@ -7,11 +7,13 @@
 int main(int argc, char** argv) {
   CLI::App app{"intrain: train, quantize and run networks, from scratch in C++"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "intrain " INTRAIN_VERSION);  // the meson project version
   intrain::cli::add_train_command(app);
   intrain::cli::add_eval_command(app);
   intrain::cli::add_summary_command(app);
   intrain::cli::add_quant_commands(app);
   intrain::cli::add_convert_command(app);
+  intrain::cli::add_onnx_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

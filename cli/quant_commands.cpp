@@ -5,8 +5,10 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/data_settings.hpp"
 #include "cli/limits.hpp"
 #include "cli/model_loading.hpp"
+#include "cli/run_folder.hpp"
 #include "core/threads.hpp"
 #include "data/named_datasets.hpp"
 #include "nn/layers.hpp"
@@ -18,12 +20,15 @@ namespace intrain::cli {
 namespace {
 
 struct QuantArgs {
-  std::string model, checkpoint, dataset = "mnist", data_root = "data", out;
+  std::string model, checkpoint, out;
+  DataFlags data;
   std::string preset = "w8a8", observer = "minmax", algo = "minmax", resume;
   int wbits = 4, abits = 4, first_last_bits = 0;
   int64_t calib_batches = 16, epochs = 2, batch_size = 64, freeze_bn_epoch = -1, report_images = 256, max_steps = 0;
   double lr = 0.001, momentum = 0.9, weight_decay = 0.0, pact_decay = 0.0;
-  bool per_tensor = false, clamp_only = false, no_progress = false, bias_correction = false;
+  bool per_tensor = false, clamp_only = false, no_progress = false, bias_correction = false, overwrite = false;
+  double val_fraction = 0;  // qat: the float checkpoint's unless given
+  bool val_fraction_given = false;
   uint64_t seed = 1;
   double max_loss = 1e3, max_weight = 1e6;
 };
@@ -48,8 +53,19 @@ void run_ptq(const QuantArgs& a) {
   quant::QuantConfig config = quant::preset(a.preset);
   config.observer = a.observer;
   if (a.first_last_bits) add_first_last_override(config, *model, a.first_last_bits);
+  const train::RunState source = train::read_checkpoint_state(a.checkpoint);
+  const DataSettings settings = resolve_data(a.data, source, a.checkpoint);
+  auto test_set = data::make_dataset(settings.dataset, data::Split::test, settings.options);
+  check_images_fit(*reference, *test_set, source, settings.dataset, a.checkpoint);
+  const std::string out = a.out.empty() ? "" : claim_run_folder(a.out, true, "", a.overwrite);
   auto layers = quant::prepare_ptq(*model, config);
-  auto train_set = data::make_dataset(a.dataset, data::Split::train, a.data_root);
+  data::DatasetOptions calib_options = settings.options;
+  if (data::is_flat_image_folder(settings.dataset)) {
+    std::printf("note: '%s' has no train/ and val/: calibrating on the images it is then evaluated on\n",
+                settings.dataset.c_str());
+    calib_options.whole_folder_for_train = true;
+  }
+  auto train_set = data::make_dataset(settings.dataset, data::Split::train, calib_options);
   data::DataLoader calib(train_set, {a.batch_size, true, a.seed, false, 1, 2});
   quant::calibrate(*model, calib, a.calib_batches);
   config.algorithm = quant::Algorithm::minmax;
@@ -61,7 +77,6 @@ void run_ptq(const QuantArgs& a) {
                 static_cast<long long>(quant::correct_bias(*model, calib_batch.images)));
   }
 
-  auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
   data::DataLoader test(test_set, {data::evaluation_batch_size(*test_set), false, 0, false, 1, 2});
   const auto float_result = train::evaluate(*reference, test);
   const auto quant_result = train::evaluate(*model, test);
@@ -76,14 +91,16 @@ void run_ptq(const QuantArgs& a) {
   report_loader.start_epoch(0);
   report_loader.next(batch);
   std::printf("%s", quant::format_report(quant::quant_report(*reference, *model, layers, batch.images)).c_str());
-  if (!a.out.empty()) {
-    std::filesystem::create_directories(a.out);
+  if (!out.empty()) {
+    std::filesystem::create_directories(out);
     train::RunState state;
-    state.model_name = resolve_model(a.model, train::read_checkpoint_state(a.checkpoint), a.checkpoint);
+    state.model_name = resolve_model(a.model, source, a.checkpoint);
     state.best_accuracy = quant_result.accuracy;
     state.quant_config = config.to_json();
-    train::save_checkpoint(a.out + "/ptq.safetensors", *model, nullptr, state);
-    std::printf("saved %s/ptq.safetensors\n", a.out.c_str());
+    record_data_settings(state, settings, *test_set, source.val_fraction);
+    if (!source.classes.empty()) state.classes = source.classes;
+    train::save_checkpoint(out + "/ptq.safetensors", *model, nullptr, state);
+    std::printf("saved %s/ptq.safetensors\n", out.c_str());
   }
 }
 
@@ -107,6 +124,17 @@ void run_qat(const QuantArgs& a) {
     config.sat_quantize_weights = !a.clamp_only;
     if (a.first_last_bits) add_first_last_override(config, *model, a.first_last_bits);
   }
+  const std::string source_path = a.resume.empty() ? a.checkpoint : a.resume;
+  const train::RunState source = train::read_checkpoint_state(source_path);
+  const DataSettings settings = resolve_data(a.data, source, source_path);
+  INTRAIN_CHECK(a.resume.empty() || !a.val_fraction_given || a.val_fraction == source.val_fraction, "--val-fraction ",
+                a.val_fraction, ": '", a.resume, "' holds out ", source.val_fraction, "; a resumed run keeps its split");
+  // The float model's split by default: its validation images stay unseen.
+  const double val_fraction = a.val_fraction_given ? a.val_fraction : source.val_fraction;
+  const TrainingSets sets = make_training_sets(settings, val_fraction);
+  check_images_fit(*model, *sets.selection, source, settings.dataset, source_path);
+  const std::string out =
+      a.out.empty() && a.resume.empty() ? "" : claim_run_folder(a.out, !a.out.empty(), a.resume, a.overwrite);
   auto layers = quant::prepare_qat(*model, config);
   nn::SgdOptions sgd{a.momentum, 0.0, a.weight_decay, false};
   for (auto& [name, p] : model->named_parameters())
@@ -119,28 +147,32 @@ void run_qat(const QuantArgs& a) {
   state.model_name = resolve_model(a.model, train::read_checkpoint_state(a.resume.empty() ? a.checkpoint : a.resume),
                                    a.resume.empty() ? a.checkpoint : a.resume);
   state.quant_config = config.to_json();
-  auto train_set = data::make_dataset(a.dataset, data::Split::train, a.data_root);
-  auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
-  data::DataLoader train_loader(train_set, {a.batch_size, true, a.seed, false, 1, 4});
-  data::DataLoader test_loader(test_set, {data::evaluation_batch_size(*test_set), false, 0, false, 1, 2});
+  record_data_settings(state, settings, *sets.base, val_fraction);
+  data::DataLoader train_loader(sets.train, {a.batch_size, true, a.seed, false, 1, 4});
+  data::DataLoader test_loader(sets.selection, {data::evaluation_batch_size(*sets.selection), false, 0, false, 1, 2});
   std::printf("QAT %s: weights %d bits, activations %d bits%s, %lld epochs, lr %g, %d threads\n",
               quant::algorithm_name(config.algorithm), config.weight_bits, config.activation_bits,
               a.first_last_bits ? (", first/last layers " + std::to_string(a.first_last_bits) + " bits").c_str() : "",
               static_cast<long long>(a.epochs), a.lr, num_threads());
   std::fflush(stdout);
-  train::FitOptions options{.epochs = a.epochs, .base_lr = a.lr, .label_smoothing = 0.0f, .out_dir = a.out,
+  train::FitOptions options{.epochs = a.epochs, .base_lr = a.lr, .label_smoothing = 0.0f, .out_dir = out,
                             .progress = !a.no_progress, .max_steps_per_epoch = a.max_steps, .max_loss = a.max_loss,
-                            .max_weight = a.max_weight, .on_epoch_start = {}};
+                            .max_weight = a.max_weight, .on_epoch_start = {}, .selection_name = sets.selection_name};
   const int64_t freeze_at = a.freeze_bn_epoch;
   options.on_epoch_start = [&model, freeze_at](int64_t epoch) {
     if (freeze_at >= 0 && epoch >= freeze_at) quant::freeze_batch_norm(*model);
   };
   nn::CosineLr schedule(static_cast<double>(a.epochs));
   const auto results = train::fit(*model, optimizer, schedule, train_loader, &test_loader, options, state);
-  if (!results.empty())
-    std::printf("done: fake-quantized test accuracy %.2f%% (best %.2f%%)%s\n", 100 * results.back().test_accuracy,
-                100 * state.best_accuracy, a.out.empty() ? "" : ("; checkpoints in " + a.out + "/").c_str());
-  else
+  if (!results.empty()) {
+    std::printf("done: fake-quantized %s accuracy %.2f%% (best %.2f%%)", sets.selection_name.c_str(),
+                100 * results.back().test_accuracy, 100 * state.best_accuracy);
+    if (sets.selection_name == "val" && sets.test) {
+      data::DataLoader test(sets.test, {data::evaluation_batch_size(*sets.test), false, 0, false, 1, 2});
+      std::printf("; test accuracy %.2f%% (last model)", 100 * train::evaluate(*model, test).accuracy);
+    }
+    std::printf("%s\n", out.empty() ? "" : ("; checkpoints in " + out + "/").c_str());
+  } else
     std::printf("nothing to train: the run already reached epoch %lld of --epochs %lld; raise --epochs to continue\n",
                 static_cast<long long>(state.epoch), static_cast<long long>(a.epochs));
 }
@@ -150,7 +182,9 @@ void run_report(const QuantArgs& a) {
   INTRAIN_CHECK(quantized.quant.has_value(), "quant-report: '", a.checkpoint, "' is a float checkpoint; ",
                 "pass one written by intrain ptq or intrain qat");
   nn::ModulePtr reference = load_float_weights(a.model, a.checkpoint);
-  auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root);
+  const DataSettings settings = resolve_data(a.data, quantized.state, a.checkpoint);
+  auto test_set = data::make_dataset(settings.dataset, data::Split::test, settings.options);
+  check_images_fit(*reference, *test_set, quantized.state, settings.dataset, a.checkpoint);
   data::DataLoader loader(test_set, {data::evaluation_batch_size(*test_set, a.report_images, int64_t{1} << 21), false, 0, false, 0, 1});
   loader.start_epoch(0);
   data::Batch batch;
@@ -163,8 +197,7 @@ void run_report(const QuantArgs& a) {
 
 void common_options(CLI::App* cmd, QuantArgs& a) {
   cmd->add_option("--model", a.model, "model (default: the one the checkpoint records)");
-  cmd->add_option("--dataset", a.dataset, "mnist or fashion-mnist")->capture_default_str();
-  cmd->add_option("--data-root", a.data_root)->capture_default_str();
+  add_data_options(cmd, a.data);
   cmd->add_option("--first-last-bits", a.first_last_bits, "bits for the first conv and last linear weights")->check(CLI::Range(0, 8));
 }
 
@@ -179,7 +212,8 @@ void add_quant_commands(CLI::App& app) {
   p->add_option("--observer", ptq->observer, "minmax, moving_average, percentile, mse, kl")->capture_default_str();
   p->add_option("--calib-batches", ptq->calib_batches)->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   p->add_option("--batch-size", ptq->batch_size, "calibration batch size")->capture_default_str()->check(intrain::cli_limits::kBatch);
-  p->add_option("--out", ptq->out, "folder for ptq.safetensors");
+  p->add_option("--out", ptq->out, "folder for ptq.safetensors (default: none written; one holding a run is refused)");
+  p->add_flag("--overwrite", ptq->overwrite, "replace the run the --out folder holds");
   p->add_flag("--bias-correction", ptq->bias_correction, "add back the mean output shift weight quantization causes");
   p->callback([ptq] { run_ptq(*ptq); });
 
@@ -202,14 +236,21 @@ void add_quant_commands(CLI::App& app) {
   q->add_option("--pact-decay", qat->pact_decay, "weight decay of PACT's clipping levels")->capture_default_str()->check(intrain::cli_limits::kUnitInterval);
   q->add_option("--freeze-bn-epoch", qat->freeze_bn_epoch, "freeze batch-norm statistics from this epoch (0-based; -1: never)")->check(CLI::Range(int64_t{-1}, int64_t{100000}));
   q->add_option("--seed", qat->seed)->capture_default_str()->check(intrain::cli_limits::kSeed);
-  q->add_option("--out", qat->out, "folder for checkpoints and metrics");
+  q->add_option("--out", qat->out, "folder for checkpoints and metrics (default: none written, or the --resume folder; one holding another run is refused)");
+  q->add_flag("--overwrite", qat->overwrite, "replace the run the --out folder holds");
+  CLI::Option* val_fraction = q->add_option("--val-fraction", qat->val_fraction,
+                  "part of the training set held out to choose the best checkpoint (default: the float checkpoint's)")
+      ->check(CLI::Range(0.0, 0.9));
   q->add_option("--max-steps", qat->max_steps, "cut each epoch after this many steps")->check(intrain::cli_limits::kSteps);
   q->add_flag("--no-progress", qat->no_progress);
   q->add_option("--max-loss", qat->max_loss, "stop as diverged when a step's loss passes this (0: only NaN/inf)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e30));
   q->add_option("--max-weight", qat->max_weight, "stop as diverged when a weight's magnitude passes this (0: off)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e30));
-  q->callback([qat] { run_qat(*qat); });
+  q->callback([qat, val_fraction] {
+    qat->val_fraction_given = val_fraction->count() > 0;
+    run_qat(*qat);
+  });
 
   auto report = std::make_shared<QuantArgs>();
   CLI::App* r = app.add_subcommand("quant-report", "per-layer SQNR, bits and size of a fake-quantized checkpoint");

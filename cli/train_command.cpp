@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "cli/data_settings.hpp"
 #include "cli/limits.hpp"
+#include "cli/run_folder.hpp"
 #include "core/threads.hpp"
 #include "data/named_datasets.hpp"
 #include "models/registry.hpp"
@@ -16,16 +18,36 @@ namespace intrain::cli {
 namespace {
 
 struct TrainArgs {
-  std::string model = "lenet", dataset = "mnist", data_root = "data", out = "runs/lenet", resume;
+  std::string model = "lenet", dataset = "mnist", data_root = "data", out, resume;
   std::string optimizer = "sgd", schedule = "constant";
-  int64_t epochs = 3, batch_size = 64, step_size = 1, max_steps = 0, image_size = 224;
+  int64_t epochs = 3, batch_size = 64, step_size = 1, max_steps = 0, image_size = 0;
   float width = 1.0f;
   double lr = 0.01, momentum = 0.0, weight_decay = 0.0, gamma = 0.1, warmup = 0.0, max_loss = 1e3, max_weight = 1e6;
   float label_smoothing = 0.0f;
-  bool nesterov = false, augment = false, no_progress = false;
+  bool nesterov = false, augment = false, no_progress = false, overwrite = false;
+  bool out_given = false, dataset_given = false, val_fraction_given = false;  // set after parsing
+  // A tenth of the training images choose the best checkpoint, so the test set chooses
+  // nothing (the tables in README.md were measured before, with the test set choosing).
+  double val_fraction = 0.1;
   uint64_t seed = 1;
   int workers = 1;
 };
+
+// With a validation split the test set has chosen nothing: its accuracy, of the last model
+// and of the best checkpoint, is the run's result.
+void report_test_accuracy(nn::Module& model, const std::string& spec, const data::DatasetPtr& test_set,
+                          const std::string& out) {
+  if (!test_set) {
+    std::printf("; no test split (the image folder has no train/ and val/)");
+    return;
+  }
+  data::DataLoader loader(test_set, {data::evaluation_batch_size(*test_set), false, 0, false, 1, 2});
+  const double last = train::evaluate(model, loader).accuracy;
+  nn::ModulePtr best = models::make_model(spec);
+  train::load_checkpoint(out + "/best.safetensors", *best);
+  std::printf("; test accuracy %.2f%% (last), %.2f%% (best checkpoint)", 100 * last,
+              100 * train::evaluate(*best, loader).accuracy);
+}
 
 std::unique_ptr<nn::Optimizer> make_optimizer(const TrainArgs& a, const nn::Module& model) {
   if (a.optimizer == "sgd")
@@ -45,45 +67,71 @@ std::unique_ptr<nn::LrSchedule> make_schedule(const TrainArgs& a) {
   throw Error("unknown schedule '" + a.schedule + "' (known: constant, step, cosine)");
 }
 
+// The fraction held out for choosing the best checkpoint: the flag, else what a resumed run
+// used (0 for files from before validation splits), else the default.
+double choose_val_fraction(const TrainArgs& a, const train::RunState* resumed) {
+  if (resumed) {
+    INTRAIN_CHECK(!a.val_fraction_given || a.val_fraction == resumed->val_fraction, "--val-fraction ", a.val_fraction,
+                  ": '", a.resume, "' was trained holding out ", resumed->val_fraction,
+                  " of the training set; a resumed run keeps its split");
+    return resumed->val_fraction;
+  }
+  return a.val_fraction;
+}
+
 void run(const TrainArgs& a) {
   manual_seed(a.seed);
-  auto train_set = data::make_dataset(a.dataset, data::Split::train, a.data_root, a.augment, a.image_size);
-  auto test_set = data::make_dataset(a.dataset, data::Split::test, a.data_root, false, a.image_size);
+  train::RunState prior;
+  if (!a.resume.empty()) prior = train::read_checkpoint_state(a.resume);
+  DataFlags flags{a.dataset_given || a.resume.empty() ? a.dataset : "", a.data_root, a.image_size};
+  DataSettings settings = resolve_data(flags, prior, a.resume);
+  INTRAIN_CHECK(a.resume.empty() || prior.dataset.empty() || prior.dataset == settings.dataset, "--resume: '", a.resume,
+                "' was trained on ", prior.dataset, ", not ", settings.dataset, " (drop --dataset or start a new run)");
+  settings.options.augment = a.augment;
+  const double val_fraction = choose_val_fraction(a, a.resume.empty() ? nullptr : &prior);
+  const TrainingSets sets = make_training_sets(settings, val_fraction);
   // The model is shaped by the data: classes, input channels, and a small-input stem for
   // 28x28 images. Its full specification goes into the checkpoints.
-  const Shape example = train_set->example_shape();
-  const std::string spec = models::model_spec(a.model, a.width, train_set->num_classes(), example[0], example[1]);
+  const Shape example = sets.train->example_shape();
+  const std::string spec = models::model_spec(a.model, a.width, sets.train->num_classes(), example[0], example[1]);
   nn::ModulePtr model = models::make_model(spec, default_generator());
   auto optimizer = make_optimizer(a, *model);
   auto schedule = make_schedule(a);
+  const std::string out = claim_run_folder(a.out_given ? a.out : default_run_folder(a.model, a.width, settings.dataset),
+                                           a.out_given, a.resume, a.overwrite);
   train::RunState state;
-  state.model_name = spec;
   if (!a.resume.empty()) {
     state = train::load_checkpoint(a.resume, *model, optimizer.get());
     INTRAIN_CHECK(state.model_name.empty() || state.model_name == spec, "checkpoint '", a.resume, "' holds a ",
                   state.model_name, ", not a ", spec);
-    state.model_name = spec;
     if (!state.rng_state.empty()) default_generator().set_state(state.rng_state);
     std::printf("resuming from '%s' after epoch %lld\n", a.resume.c_str(), static_cast<long long>(state.epoch));
     std::fflush(stdout);
   }
-  data::DataLoader train_loader(train_set, {a.batch_size, true, a.seed, false, a.workers, 4});
-  data::DataLoader test_loader(test_set, {data::evaluation_batch_size(*test_set), false, 0, false, a.workers, 2});
-  std::printf("training %s on %s (%lld images, %lld test) for %lld epochs, batch %lld, %s lr %g, %d threads\n",
-              spec.c_str(), a.dataset.c_str(), static_cast<long long>(train_set->size()),
-              static_cast<long long>(test_set->size()), static_cast<long long>(a.epochs),
-              static_cast<long long>(a.batch_size), a.optimizer.c_str(), a.lr, num_threads());
+  state.model_name = spec;
+  record_data_settings(state, settings, *sets.base, val_fraction);
+  data::DataLoader train_loader(sets.train, {a.batch_size, true, a.seed, false, a.workers, 4});
+  data::DataLoader selection_loader(sets.selection, {data::evaluation_batch_size(*sets.selection), false, 0, false, a.workers, 2});
+  std::printf("training %s on %s (%lld images, %lld %s) for %lld epochs, batch %lld, %s lr %g, %d threads; run folder %s\n",
+              spec.c_str(), settings.dataset.c_str(), static_cast<long long>(sets.train->size()),
+              static_cast<long long>(sets.selection->size()), sets.selection_name.c_str(),
+              static_cast<long long>(a.epochs), static_cast<long long>(a.batch_size), a.optimizer.c_str(), a.lr,
+              num_threads(), out.c_str());
   std::fflush(stdout);  // before the progress bar starts writing to stderr
   const train::FitOptions options{.epochs = a.epochs, .base_lr = a.lr, .label_smoothing = a.label_smoothing,
-                                  .out_dir = a.out, .progress = !a.no_progress, .max_steps_per_epoch = a.max_steps,
-                                  .max_loss = a.max_loss, .max_weight = a.max_weight, .on_epoch_start = {}};
-  const auto results = train::fit(*model, *optimizer, *schedule, train_loader, &test_loader, options, state);
-  if (!results.empty())
-    std::printf("done: test accuracy %.2f%% (best %.2f%%); checkpoints and metrics in %s/\n",
-                100 * results.back().test_accuracy, 100 * state.best_accuracy, a.out.c_str());
-  else
+                                  .out_dir = out, .progress = !a.no_progress, .max_steps_per_epoch = a.max_steps,
+                                  .max_loss = a.max_loss, .max_weight = a.max_weight, .on_epoch_start = {},
+                                  .selection_name = sets.selection_name};
+  const auto results = train::fit(*model, *optimizer, *schedule, train_loader, &selection_loader, options, state);
+  if (results.empty()) {
     std::printf("nothing to train: '%s' already reached epoch %lld of --epochs %lld; raise --epochs to continue\n",
                 a.resume.c_str(), static_cast<long long>(state.epoch), static_cast<long long>(a.epochs));
+    return;
+  }
+  std::printf("done: %s accuracy %.2f%% (best %.2f%%)", sets.selection_name.c_str(), 100 * results.back().test_accuracy,
+              100 * state.best_accuracy);
+  if (sets.selection_name == "val") report_test_accuracy(*model, spec, sets.test, out);
+  std::printf("; checkpoints and metrics in %s/\n", out.c_str());
 }
 
 }  // namespace
@@ -93,8 +141,11 @@ void add_train_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("train", "train a model from scratch, or resume a run");
   cmd->add_option("--model", args->model, "lenet, lenet5_bn, mobilenet_v1, mobilenet_v2, resnet18")->capture_default_str();
   cmd->add_option("--width", args->width, "MobileNet width multiplier")->capture_default_str()->check(intrain::cli_limits::kWidth);
-  cmd->add_option("--dataset", args->dataset, "mnist, fashion-mnist or imagefolder:PATH")->capture_default_str();
-  cmd->add_option("--image-size", args->image_size, "crop size for imagefolder datasets")->capture_default_str()->check(intrain::cli_limits::kImageSize);
+  CLI::Option* dataset = cmd->add_option("--dataset", args->dataset, "mnist, fashion-mnist or imagefolder:PATH (a folder of class folders, or with train/ and val/)")->capture_default_str();
+  cmd->add_option("--image-size", args->image_size, "image side for imagefolder datasets (default 224)")->check(intrain::cli_limits::kImageSize);
+  CLI::Option* val_fraction = cmd->add_option("--val-fraction", args->val_fraction,
+                  "part of the training set held out (seeded, the same every run) to choose the best checkpoint; "
+                  "0: the test split chooses")->capture_default_str()->check(CLI::Range(0.0, 0.9));
   cmd->add_option("--data-root", args->data_root, "folder holding mnist/ (and fashion-mnist/)")->capture_default_str();
   cmd->add_option("--epochs", args->epochs, "train until this epoch")->capture_default_str()->check(intrain::cli_limits::kEpochs);
   cmd->add_option("--batch-size", args->batch_size)->capture_default_str()->check(intrain::cli_limits::kBatch);
@@ -108,18 +159,26 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--gamma", args->gamma, "decay factor (step schedule)")->capture_default_str()->check(intrain::cli_limits::kUnitInterval);
   cmd->add_option("--warmup", args->warmup, "warm-up epochs (cosine schedule)")->capture_default_str()->check(CLI::Range(0, 100000));
   cmd->add_option("--label-smoothing", args->label_smoothing)->capture_default_str()->check(CLI::Range(0.0, 0.99));
-  cmd->add_flag("--augment", args->augment, "random 28x28 crops of the 2-pixel-padded training images");
+  cmd->add_flag("--augment", args->augment, "random 28x28 crops of the 2-pixel-padded MNIST images; random resized crops and flips of photos");
   cmd->add_option("--seed", args->seed, "seed for initialization, shuffling and dropout")->capture_default_str()->check(intrain::cli_limits::kSeed);
   cmd->add_option("--workers", args->workers, "data loading threads")->capture_default_str()->check(intrain::cli_limits::kWorkers);
-  cmd->add_option("--out", args->out, "folder for checkpoints and metrics")->capture_default_str();
-  cmd->add_option("--resume", args->resume, "continue from a checkpoint (e.g. runs/lenet/last.safetensors)");
+  CLI::Option* out = cmd->add_option("--out", args->out,
+                  "folder for checkpoints and metrics (default: runs/<model>-<dataset>, numbered -2, -3... when taken; "
+                  "a given folder holding another run is refused)");
+  cmd->add_option("--resume", args->resume, "continue from a checkpoint (e.g. runs/lenet-mnist/last.safetensors), in its folder");
+  cmd->add_flag("--overwrite", args->overwrite, "replace the run the --out folder holds");
   cmd->add_option("--max-steps", args->max_steps, "cut each epoch after this many steps (0: whole epochs)")->check(intrain::cli_limits::kSteps);
   cmd->add_flag("--no-progress", args->no_progress, "no live progress bar");
   cmd->add_option("--max-loss", args->max_loss, "stop as diverged when a step's loss passes this (0: only NaN/inf)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e30));
   cmd->add_option("--max-weight", args->max_weight, "stop as diverged when a weight's magnitude passes this (0: off)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e30));
-  cmd->callback([args] { run(*args); });
+  cmd->callback([args, dataset, val_fraction, out] {
+    args->dataset_given = dataset->count() > 0;
+    args->val_fraction_given = val_fraction->count() > 0;
+    args->out_given = out->count() > 0;
+    run(*args);
+  });
 }
 
 }  // namespace intrain::cli

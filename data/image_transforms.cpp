@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include "core/error.hpp"
 
@@ -89,13 +90,21 @@ Transform resize(int64_t size) {
   };
 }
 
+int64_t center_crop_offset(int64_t length, int64_t crop) {
+  // torchvision: int(round((length - crop) / 2.0)) with Python's round, half to even. The
+  // halves come only from odd differences: d = 2k + 1 gives k + 0.5, which rounds to k
+  // when k is even and to k + 1 when k is odd (a plain floor is one pixel off for those).
+  const int64_t difference = length - crop, half = difference / 2;
+  return difference % 2 == 0 ? half : half + (half & 1);
+}
+
 Transform center_crop(int64_t size) {
   INTRAIN_CHECK(size > 0, "center_crop: size must be positive");
   return [size](const Tensor& image, Generator&) {
     const int64_t h = image.size(1), w = image.size(2);
     INTRAIN_CHECK(h >= size && w >= size, "center_crop: a ", size, "x", size, " crop does not fit a ", h, "x", w,
                   " image (resize first)");
-    return crop(image, (h - size) / 2, (w - size) / 2, size, size);
+    return crop(image, center_crop_offset(h, size), center_crop_offset(w, size), size, size);
   };
 }
 
@@ -133,16 +142,22 @@ Transform integerise(float step) {
   };
 }
 
-Transform imagenet_train(int64_t size) {
-  return compose({random_resized_crop(size), random_horizontal_flip(0.5f),
-                  normalize({kImageNetMean[0], kImageNetMean[1], kImageNetMean[2]},
-                            {kImageNetStd[0], kImageNetStd[1], kImageNetStd[2]})});
+namespace {
+
+std::vector<float> or_imagenet(const std::vector<float>& given, const float (&standard)[3]) {
+  return given.empty() ? std::vector<float>(std::begin(standard), std::end(standard)) : given;
 }
 
-Transform imagenet_eval(int64_t size) {
+}  // namespace
+
+Transform imagenet_train(int64_t size, const std::vector<float>& mean, const std::vector<float>& std) {
+  return compose({random_resized_crop(size), random_horizontal_flip(0.5f),
+                  normalize(or_imagenet(mean, kImageNetMean), or_imagenet(std, kImageNetStd))});
+}
+
+Transform imagenet_eval(int64_t size, const std::vector<float>& mean, const std::vector<float>& std) {
   return compose({resize(size * 256 / 224), center_crop(size),
-                  normalize({kImageNetMean[0], kImageNetMean[1], kImageNetMean[2]},
-                            {kImageNetStd[0], kImageNetStd[1], kImageNetStd[2]})});
+                  normalize(or_imagenet(mean, kImageNetMean), or_imagenet(std, kImageNetStd))});
 }
 
 }  // namespace intrain::data

@@ -10,7 +10,11 @@ namespace intrain::data {
 Transform resize(int64_t size);
 // Resizes to exactly height x width, same filter.
 Tensor resize_image(const Tensor& image, int64_t height, int64_t width);
+// The central size x size crop; its offset rounds as torchvision's CenterCrop does.
 Transform center_crop(int64_t size);
+// The first row (or column) of a centred `crop` in `length`: round((length − crop) / 2),
+// halves to even, as torchvision (e.g. 256 → 223 starts at 16, 257 → 224 at 16, 259 → 224 at 18).
+int64_t center_crop_offset(int64_t length, int64_t crop);
 // Inception-style crop (Szegedy et al. 2015): a random area in [scale_min, scale_max] of the
 // image and aspect ratio in [ratio_min, ratio_max] (log-uniform), resized to size x size;
 // falls back to a center crop after 10 misses, as torchvision.
@@ -22,8 +26,9 @@ Transform integerise(float step = 0.020625f);
 
 constexpr float kImageNetMean[3] = {0.485f, 0.456f, 0.406f};
 constexpr float kImageNetStd[3] = {0.229f, 0.224f, 0.225f};
-// RandomResizedCrop(size) → flip → normalize, and Resize(256/224·size) → CenterCrop(size) → normalize.
-Transform imagenet_train(int64_t size = 224);
-Transform imagenet_eval(int64_t size = 224);
+// RandomResizedCrop(size) → flip → normalize, and Resize(256/224·size) → CenterCrop(size) →
+// normalize; with ImageNet's mean and std unless others are given.
+Transform imagenet_train(int64_t size = 224, const std::vector<float>& mean = {}, const std::vector<float>& std = {});
+Transform imagenet_eval(int64_t size = 224, const std::vector<float>& mean = {}, const std::vector<float>& std = {});
 
 }  // namespace intrain::data

@@ -79,6 +79,19 @@ void check_example_shape(const Shape& shape, size_t index, const char* what) {
   }
 }
 
+// A list of float numbers of the graph, read as double and range-checked first: a
+// conversion of 1e300 to float is undefined.
+std::vector<float> float_list(const json& v, const char* what) {
+  INTRAIN_CHECK(v.is_array(), "int8 program: the ", what, " is not a list");
+  std::vector<float> out;
+  for (const json& x : v) {
+    INTRAIN_CHECK(x.is_number() && std::fabs(x.get<double>()) < 1e30, "int8 program: the ", what,
+                  " holds a value that is not a finite number");
+    out.push_back(static_cast<float>(x.get<double>()));
+  }
+  return out;
+}
+
 // A shape of the graph: integers only (JSON allows 1e24, whose conversion is undefined),
 // then check_example_shape.
 Shape shape_field(const json& v, const char* what, size_t index) {
@@ -142,6 +155,17 @@ void Program::validate() const {
   INTRAIN_CHECK(input_zero_point >= 0 && input_zero_point <= 255, "int8 program: input zero point ", input_zero_point,
                 " is outside 0..255");
   INTRAIN_CHECK(!ops.empty(), "int8 program: no ops");
+  INTRAIN_CHECK(dataset.size() <= 4096, "int8 program: the dataset name is over 4096 characters");
+  INTRAIN_CHECK(input_mean.size() == input_std.size() &&
+                    (input_mean.empty() || input_mean.size() == 1 || static_cast<int64_t>(input_mean.size()) == input_shape[0]),
+                "int8 program: the input normalization has ", input_mean.size(), " mean(s) and ", input_std.size(),
+                " std(s); it needs none, one, or one per input channel (", input_shape[0], ")");
+  for (size_t k = 0; k < input_mean.size(); ++k)
+    INTRAIN_CHECK(std::isfinite(input_mean[k]) && std::isfinite(input_std[k]) && input_std[k] > 0,
+                  "int8 program: input normalization ", k, " (mean ", input_mean[k], ", std ", input_std[k],
+                  ") is not finite with a positive std");
+  for (const std::string& name : classes)
+    INTRAIN_CHECK(name.size() <= 4096, "int8 program: a class name is over 4096 characters");
   if (pixel_codes.defined())
     INTRAIN_CHECK(pixel_codes.dtype() == DType::u8 && pixel_codes.shape() == Shape({input_shape[0], 256}),
                   "int8 program: the pixel table must be u8 [", input_shape[0], ", 256]");
@@ -251,6 +275,8 @@ void Program::validate() const {
     current = op.out_shape;
   }
   INTRAIN_CHECK(saved.empty(), "int8 program: ", saved.size(), " saved input(s) never added");
+  INTRAIN_CHECK(classes.empty() || static_cast<int64_t>(classes.size()) == num_outputs(), "int8 program: ",
+                classes.size(), " class names for ", num_outputs(), " outputs");
 }
 
 void set_pixel_input(Program& program, const std::vector<float>& mean, const std::vector<float>& std) {
@@ -276,6 +302,9 @@ void save_program(const std::string& path, const Program& program) {
   program.validate();
   json graph = {{"version", kProgramVersion}, {"model", program.model}, {"input_shape", program.input_shape},
                 {"input_scale", program.input_scale}, {"input_zero_point", program.input_zero_point}};
+  if (!program.dataset.empty()) graph["dataset"] = program.dataset;
+  if (!program.input_mean.empty()) graph["input_normalization"] = {{"mean", program.input_mean}, {"std", program.input_std}};
+  if (!program.classes.empty()) graph["classes"] = program.classes;
   graph["ops"] = json::array();
   std::map<std::string, Tensor> tensors;
   for (size_t i = 0; i < program.ops.size(); ++i) {
@@ -321,6 +350,21 @@ Program parse_program(const std::string& bytes, const std::string& path) {
     program.input_scale = graph.at("input_scale").get<float>();
     program.input_zero_point = static_cast<int32_t>(integer_field(graph, "input_zero_point", 0, 255, 0));
     if (auto table = file.tensors.find("input.pixel_codes"); table != file.tensors.end()) program.pixel_codes = table->second;
+    for (const char* key : {"dataset", "input_normalization", "classes"})
+      INTRAIN_CHECK(version >= 4 || !graph.contains(key), "int8 program: '", key, "' needs format version 4, the file says ",
+                    version);
+    if (graph.contains("dataset")) program.dataset = graph.at("dataset").get<std::string>();
+    if (graph.contains("input_normalization")) {
+      const json& n = graph.at("input_normalization");
+      INTRAIN_CHECK(n.at("mean").size() <= 4096 && n.at("std").size() <= 4096, "int8 program: malformed input normalization");
+      program.input_mean = float_list(n.at("mean"), "input normalization mean");
+      program.input_std = float_list(n.at("std"), "input normalization std");
+    }
+    if (graph.contains("classes")) {
+      INTRAIN_CHECK(graph.at("classes").is_array() && graph.at("classes").size() <= (size_t{1} << 20),
+                    "int8 program: malformed class list");
+      program.classes = graph.at("classes").get<std::vector<std::string>>();
+    }
     const auto& ops = graph.at("ops");
     INTRAIN_CHECK(ops.is_array() && ops.size() <= 10000, "'", path, "': malformed op list");
     for (size_t i = 0; i < ops.size(); ++i) {

@@ -14,7 +14,9 @@
 
 namespace intrain::int8 {
 
-constexpr int kProgramVersion = 3;  // 2: save/add ops, requantized average pooling; 3: swap
+// 2: save/add ops, requantized average pooling; 3: swap; 4: the dataset, input normalization
+// and class names (optional fields, refused in files of earlier versions).
+constexpr int kProgramVersion = 4;
 
 // save pushes the current activation on a stack; swap exchanges the current activation
 // with the top of the stack (to run a projection shortcut on the saved input); add pops the
@@ -54,6 +56,12 @@ struct Program {
   // Optional: u8 [C, 256], the input code of each 8-bit pixel value per channel, for
   // programs that take raw pixels (see set_pixel_input).
   Tensor pixel_codes;
+  // What the network was trained on, carried over from its checkpoint so intrain-infer
+  // defaults to it; empty when unknown. The normalization maps [0, 1] pixels to the float
+  // input (one mean and std, or one per channel); classes name the outputs in order.
+  std::string dataset;
+  std::vector<float> input_mean, input_std;
+  std::vector<std::string> classes;
   std::vector<Op> ops;
 
   int64_t num_outputs() const { return ops.empty() ? 0 : shape_numel(ops.back().out_shape); }

@@ -1,6 +1,7 @@
 #include "models/registry.hpp"
 
 #include <map>
+#include <mutex>
 #include <sstream>
 
 #include "models/lenet.hpp"
@@ -51,11 +52,35 @@ void allow_only(const Spec& s, std::initializer_list<const char*> keys) {
   }
 }
 
+struct ModelSources {
+  std::mutex mutex;
+  std::map<std::string, ModelSource> by_prefix;
+};
+ModelSources& model_sources() {
+  static ModelSources sources;
+  return sources;
+}
+
 }  // namespace
+
+void register_model_source(const std::string& prefix, ModelSource source) {
+  ModelSources& sources = model_sources();
+  std::lock_guard lock(sources.mutex);
+  sources.by_prefix[prefix] = std::move(source);
+}
 
 std::vector<std::string> model_names() { return {"lenet", "lenet5_bn", "mobilenet_v1", "mobilenet_v2", "resnet18"}; }
 
 nn::ModulePtr make_model(const std::string& text, Generator& gen) {
+  if (const auto colon = text.find(':'); colon != std::string::npos) {
+    ModelSource source;
+    {
+      ModelSources& sources = model_sources();
+      std::lock_guard lock(sources.mutex);
+      if (auto found = sources.by_prefix.find(text.substr(0, colon)); found != sources.by_prefix.end()) source = found->second;
+    }
+    if (source) return source(text.substr(colon + 1));  // the argument may hold ':' and ',' (a path)
+  }
   const Spec s = parse(text);
   if (s.name == "lenet" || s.name == "lenet5_bn") {
     allow_only(s, {});

@@ -1,12 +1,14 @@
 // IDX parsing (plain and gzip, and every bad case), MNIST datasets, transforms, DataLoader.
 #include <doctest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 
 #include "data/idx.hpp"
 #include "data/loader.hpp"
 #include "data/mnist.hpp"
+#include "data/validation_split.hpp"
 #include "tests/expect_error.hpp"
 #include "tests/temp_dir.hpp"
 
@@ -167,4 +169,37 @@ TEST_CASE("DataLoader reports a failing example instead of hanging") {
   loader.start_epoch(0);
   Batch b;
   CHECK_THROWS_AS(loader.next(b), Error);
+}
+
+TEST_CASE("a validation split is seeded, deterministic, disjoint and complete") {
+  const SplitIndices a = split_indices(1000, 0.1), b = split_indices(1000, 0.1);
+  CHECK(a.val == b.val);
+  CHECK(a.train == b.train);
+  CHECK(a.val.size() == 100);
+  CHECK(a.train.size() == 900);
+  std::set<int64_t> all(a.train.begin(), a.train.end());
+  for (int64_t i : a.val) CHECK(all.insert(i).second);  // no index in both
+  CHECK(all.size() == 1000);
+  CHECK(*all.begin() == 0);
+  CHECK(*all.rbegin() == 999);
+  CHECK(std::is_sorted(a.val.begin(), a.val.end()));
+  // Not simply the first or last images, and another seed holds out others.
+  CHECK(a.val.front() < 100);
+  CHECK(a.val.back() > 900);
+  CHECK(split_indices(1000, 0.1, 7).val != a.val);
+  CHECK(split_indices(10, 0.01).val.size() == 1);  // at least one image when asked for any
+  CHECK(split_indices(10, 0.0).val.empty());
+  expect_error([] { split_indices(1, 0.5); }, "leaves no training images");
+  expect_error([] { split_indices(10, 1.0); }, "--val-fraction must be in [0, 1)");
+
+  TempDir dir;
+  write_tiny_mnist(dir, "train", 50, false);
+  auto full = std::make_shared<MnistDataset>(dir.str(), Split::train);
+  const SplitIndices split = split_indices(full->size(), 0.2);
+  SubsetDataset val(full, split.val);
+  CHECK(val.size() == 10);
+  Generator g;
+  for (int64_t i = 0; i < val.size(); ++i)  // the subset's examples are the base's at its indices
+    CHECK(val.get(i, g).label == full->get(split.val[static_cast<size_t>(i)], g).label);
+  expect_error([&] { val.get(10, g); }, "out of range");
 }

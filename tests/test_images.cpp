@@ -149,6 +149,22 @@ TEST_CASE("photo transforms: resize with antialiasing, crops, integerise, preset
   for (float v : resize_image(board, 8, 8).to_vector<float>()) CHECK(v == doctest::Approx(0.5).epsilon(0.05));
   CHECK(center_crop(10)(flat, g).shape() == Shape{3, 10, 10});
   expect_error([&] { center_crop(100)(flat, g); }, "does not fit");
+  // torchvision's offsets, int(round((h - th) / 2.0)) with halves to even, worked by hand:
+  // an even difference halves exactly; an odd one 2k+1 goes to k when k is even, else k+1.
+  CHECK(center_crop_offset(256, 224) == 16);  // 32 / 2
+  CHECK(center_crop_offset(257, 224) == 16);  // 16.5 -> 16 (a floor agrees)
+  CHECK(center_crop_offset(259, 224) == 18);  // 17.5 -> 18 (a floor gives 17)
+  CHECK(center_crop_offset(225, 224) == 0);   // 0.5 -> 0
+  CHECK(center_crop_offset(227, 224) == 2);   // 1.5 -> 2
+  CHECK(center_crop_offset(229, 224) == 2);   // 2.5 -> 2
+  CHECK(center_crop_offset(231, 224) == 4);   // 3.5 -> 4
+  CHECK(center_crop_offset(224, 224) == 0);
+  {
+    Tensor tall = Tensor::empty({1, 7, 4});  // row r holds r: the crop's first value is its offset
+    for (int64_t r = 0; r < 7; ++r)
+      for (int64_t c = 0; c < 4; ++c) tall.data<float>()[r * 4 + c] = static_cast<float>(r);
+    CHECK(center_crop(4)(tall, g).data<float>()[0] == 2.0f);  // (7 - 4) / 2 = 1.5 -> 2
+  }
   for (int i = 0; i < 20; ++i) CHECK(random_resized_crop(16)(flat, g).shape() == Shape{3, 16, 16});
   Tensor ints = integerise()(Tensor::from_vector({0.0f, 0.03f, -0.03f, 10.0f}, {1, 1, 4}), g);
   CHECK(ints.to_vector<float>() == std::vector<float>{0, 1, -2, 127});

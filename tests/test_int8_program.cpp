@@ -153,3 +153,39 @@ TEST_CASE("the program validator refuses every out-of-range field, wrapping shap
   // A multiplier from a NaN scale (a PTQ checkpoint with NaN ranges) is refused where it is made.
   CHECK_THROWS_AS(quantize_multiplier(std::numeric_limits<double>::quiet_NaN()), Error);
 }
+
+TEST_CASE("programs carry their dataset, input normalization and class names (format version 4)") {
+  TempDir dir;
+  Program p = random_program({3, 6, 6}, {{4, 3, 1, 1, 1}}, 9);
+  p.dataset = "imagefolder:photos";
+  p.input_mean = {0.485f, 0.456f, 0.406f};
+  p.input_std = {0.229f, 0.224f, 0.225f};
+  p.classes.clear();
+  for (int64_t c = 0; c < p.num_outputs(); ++c) p.classes.push_back("class " + std::to_string(c));
+  save_program(dir / "p.int8", p);
+  const Program back = load_program(dir / "p.int8");
+  CHECK(back.dataset == p.dataset);
+  CHECK(back.input_mean == p.input_mean);
+  CHECK(back.input_std == p.input_std);
+  CHECK(back.classes == p.classes);
+
+  // The validator stays strict about the new fields, and about their version.
+  auto refused = [&](const char* name, const std::function<void(nlohmann::json&)>& edit, const char* needle) {
+    edit_graph(dir / "p.int8", dir / name, edit);
+    expect_error([&] { load_program(dir / name); }, needle);
+  };
+  refused("old.int8", [](nlohmann::json& g) { g["version"] = 3; }, "needs format version 4");
+  refused("two_means.int8", [](nlohmann::json& g) { g["input_normalization"]["mean"] = {0.5, 0.5}; },
+          "it needs none, one, or one per input channel");
+  refused("zero_std.int8", [](nlohmann::json& g) { g["input_normalization"]["std"] = {0.2, 0.0, 0.2}; },
+          "positive std");
+  refused("huge_mean.int8", [](nlohmann::json& g) { g["input_normalization"]["mean"] = {1e300, 0, 0}; },
+          "not a finite number");
+  refused("classes.int8", [](nlohmann::json& g) { g["classes"] = {"only one"}; }, "class names for");
+  refused("not_text.int8", [](nlohmann::json& g) { g["dataset"] = 7; }, "malformed int8 program graph");
+  // A version-3 file without them loads as before.
+  Program plain = random_program({3, 6, 6}, {{4, 3, 1, 1, 1}}, 9);
+  save_program(dir / "plain.int8", plain);
+  edit_graph(dir / "plain.int8", dir / "v3.int8", [](nlohmann::json& g) { g["version"] = 3; });
+  CHECK(load_program(dir / "v3.int8").dataset.empty());
+}

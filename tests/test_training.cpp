@@ -212,3 +212,30 @@ TEST_CASE("divergence is caught before NaN: an exploding loss, exploding weights
     CHECK(load_safetensors(dir / "last.safetensors").tensors.at("conv1.weight").to_vector<float>() == good);
   }
 }
+
+TEST_CASE("checkpoints record the data settings a model was trained with") {
+  TempDir dir;
+  nn::ModulePtr model = models::lenet();
+  train::RunState state;
+  state.model_name = "lenet";
+  state.dataset = "imagefolder:photos";
+  state.input_shape = {1, 28, 28};
+  state.mean = {0.1307f};
+  state.std = {0.3081f};
+  state.classes = {"a", "b, with a comma"};
+  state.val_fraction = 0.1;
+  train::save_checkpoint(dir / "c.safetensors", *model, nullptr, state);
+  const train::RunState back = train::read_checkpoint_state(dir / "c.safetensors");
+  CHECK(back.dataset == state.dataset);
+  CHECK(back.input_shape == state.input_shape);
+  CHECK(back.mean == state.mean);
+  CHECK(back.std == state.std);
+  CHECK(back.classes == state.classes);
+  CHECK(back.val_fraction == doctest::Approx(0.1));
+  // A malformed entry (a writer's bug or a hand edit) is an error naming the file.
+  SafetensorsFile file = load_safetensors(dir / "c.safetensors");
+  file.metadata["input_shape"] = "[1, -28, 28]";
+  save_safetensors(dir / "bad.safetensors", file.tensors, file.metadata);
+  CHECK_THROWS_WITH_AS(train::read_checkpoint_state(dir / "bad.safetensors"),
+                       doctest::Contains("bad.safetensors"), Error);
+}

@@ -17,12 +17,12 @@ namespace intrain::train {
 namespace {
 
 // Appends one epoch to metrics.jsonl and metrics.csv (with a header when the file is new).
-void append_metrics(const std::string& dir, const EpochResult& r) {
+void append_metrics(const std::string& dir, const EpochResult& r, const std::string& held_out) {
   const nlohmann::json line = {{"epoch", r.epoch},
                                {"train_loss", r.train_loss},
                                {"train_accuracy", r.train_accuracy},
-                               {"test_loss", r.test_loss},
-                               {"test_accuracy", r.test_accuracy},
+                               {held_out + "_loss", r.test_loss},
+                               {held_out + "_accuracy", r.test_accuracy},
                                {"lr", r.lr},
                                {"seconds", r.seconds},
                                {"images_per_second", r.images_per_second},
@@ -31,7 +31,9 @@ void append_metrics(const std::string& dir, const EpochResult& r) {
   const std::string csv = dir + "/metrics.csv";
   const bool fresh = !std::filesystem::exists(csv);
   std::ofstream out(csv, std::ios::app);
-  if (fresh) out << "epoch,train_loss,train_accuracy,test_loss,test_accuracy,lr,seconds,images_per_second,peak_memory_mib\n";
+  if (fresh)
+    out << "epoch,train_loss,train_accuracy," << held_out << "_loss," << held_out
+        << "_accuracy,lr,seconds,images_per_second,peak_memory_mib\n";
   out << r.epoch << ',' << r.train_loss << ',' << r.train_accuracy << ',' << r.test_loss << ',' << r.test_accuracy
       << ',' << r.lr << ',' << r.seconds << ',' << r.images_per_second << ',' << r.peak_memory_mib << "\n";
   INTRAIN_CHECK(out.good(), "writing metrics to '", csv, "' failed");
@@ -65,6 +67,22 @@ double largest_weight(nn::Module& model) {
 
 }  // namespace
 
+int64_t count_topk_correct(const Tensor& logits_in, const Tensor& labels, int64_t k) {
+  const Tensor logits = logits_in.contiguous();
+  const int64_t n = logits.size(0), classes = logits.size(1);
+  const float* scores = logits.data<float>();
+  const int32_t* truth = labels.data<int32_t>();
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = scores + i * classes;
+    if (truth[i] < 0 || truth[i] >= classes) continue;
+    int64_t higher = 0;  // classes scored strictly above the true one
+    for (int64_t c = 0; c < classes; ++c) higher += row[c] > row[truth[i]];
+    correct += higher < k;
+  }
+  return correct;
+}
+
 EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
   const bool was_training = model.is_training();
   model.eval();
@@ -81,7 +99,7 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
   };
   grow(classes);
   double loss_sum = 0;
-  int64_t correct = 0;
+  int64_t correct = 0, top5 = 0;
   loader.start_epoch(0);
   data::Batch batch;
   while (loader.next(batch)) {
@@ -90,6 +108,7 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
     const auto predicted = argmax(logits, 1).to_vector<int32_t>();
     const int32_t* truth = batch.labels.data<int32_t>();
     grow(logits.size(1));
+    if (logits.size(1) > 5) top5 += count_topk_correct(logits, batch.labels, 5);
     for (size_t i = 0; i < predicted.size(); ++i) {
       INTRAIN_CHECK(truth[i] >= 0 && truth[i] < static_cast<int64_t>(result.confusion.size()), "evaluate: label ",
                     truth[i], " is outside the dataset's ", classes, " classes");
@@ -101,6 +120,7 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
   model.train(was_training);
   result.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, result.count));
   result.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, result.count));
+  result.top5_accuracy = static_cast<double>(top5) / static_cast<double>(std::max<int64_t>(1, result.count));
   return result;
 }
 
@@ -186,7 +206,8 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
                                 r.train_loss, 100 * r.train_accuracy);
     if (test_loader)
       written += std::snprintf(summary + written, sizeof summary - static_cast<size_t>(written),
-                               "  test loss %.4f  test acc %.2f%%", r.test_loss, 100 * r.test_accuracy);
+                               "  %s loss %.4f  %s acc %.2f%%", options.selection_name.c_str(), r.test_loss,
+                               options.selection_name.c_str(), 100 * r.test_accuracy);
     std::snprintf(summary + written, sizeof summary - static_cast<size_t>(written), "  %.1fs (%.0f img/s)", r.seconds,
                   r.images_per_second);
     bar.finish(summary);
@@ -198,7 +219,7 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
       if (better) state.best_accuracy = r.test_accuracy;
       save_checkpoint(options.out_dir + "/last.safetensors", model, &optimizer, state);
       if (better) save_checkpoint(options.out_dir + "/best.safetensors", model, &optimizer, state);
-      append_metrics(options.out_dir, r);
+      append_metrics(options.out_dir, r, options.selection_name);
     }
     results.push_back(r);
   }

@@ -19,6 +19,7 @@ namespace intrain::train {
 struct EvalResult {
   double loss = 0;
   double accuracy = 0;  // top-1, in [0, 1]
+  double top5_accuracy = 0;  // the true class among the five highest scores (models of over 5 outputs)
   int64_t count = 0;
   std::vector<std::vector<int64_t>> confusion;  // [true class][predicted class]
 };
@@ -28,7 +29,7 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader);
 struct EpochResult {
   int64_t epoch = 0;  // 1-based
   double train_loss = 0, train_accuracy = 0;
-  double test_loss = 0, test_accuracy = 0;
+  double test_loss = 0, test_accuracy = 0;  // on the selection set: FitOptions::selection_name
   double lr = 0, seconds = 0, images_per_second = 0, peak_memory_mib = 0;
 };
 
@@ -46,11 +47,20 @@ struct FitOptions {
   double max_weight = 1e6;
   // Called before each epoch (0-based) trains; QAT freezes batch norm from here.
   std::function<void(int64_t epoch)> on_epoch_start;
+  // What the held-out loader of fit() is: "test", or "val" for a validation split of the
+  // training set. It chooses the best checkpoint, and names the columns of the metrics
+  // files (val_loss, val_accuracy) and the epoch summary.
+  std::string selection_name = "test";
 };
 
-// Trains from state.epoch to options.epochs; updates `state` as it goes.
+// How many rows of `logits` [N, K] have their label among the k highest scores (a label
+// tied with the k-th score counts as in).
+int64_t count_topk_correct(const Tensor& logits, const Tensor& labels, int64_t k);
+
+// Trains from state.epoch to options.epochs; updates `state` as it goes; the best checkpoint
+// is the one best on `selection_loader` (see FitOptions::selection_name).
 std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const nn::LrSchedule& schedule,
-                             data::DataLoader& train_loader, data::DataLoader* test_loader, const FitOptions& options,
+                             data::DataLoader& train_loader, data::DataLoader* selection_loader, const FitOptions& options,
                              RunState& state);
 
 }  // namespace intrain::train
