@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/limits.hpp"
-#include "core/ops.hpp"
 #include "core/process_stats.hpp"
 #include "core/threads.hpp"
 #include "data/image_folder.hpp"

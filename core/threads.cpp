@@ -3,13 +3,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <mutex>
+#include <vector>
 #include <cstdlib>
 #include <string>
 #include <thread>
 
 #include "core/error.hpp"
-
-extern "C" void openblas_set_num_threads(int);
 
 namespace intrain {
 
@@ -30,10 +30,18 @@ int& budget() {
   static int n = [] {
     int value = budget_from_environment();
     omp_set_num_threads(value);
-    openblas_set_num_threads(value);
     return value;
   }();
   return n;
+}
+
+struct Followers {
+  std::mutex mutex;
+  std::vector<void (*)(int)> apply;
+};
+Followers& followers() {
+  static Followers f;
+  return f;
 }
 
 thread_local int serial_regions = 0;
@@ -49,7 +57,17 @@ void set_num_threads(int n) {
   INTRAIN_CHECK(n >= 1, "set_num_threads: expected at least 1 thread, got ", n);
   budget() = n;
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  Followers& f = followers();
+  std::lock_guard lock(f.mutex);
+  for (auto* apply : f.apply) apply(n);
+}
+
+void follow_thread_budget(void (*apply)(int threads)) {
+  const int n = num_threads();
+  Followers& f = followers();
+  std::lock_guard lock(f.mutex);
+  f.apply.push_back(apply);
+  apply(n);
 }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {

@@ -8,7 +8,13 @@
 namespace intrain {
 
 int num_threads();            // the budget; reads INTRAIN_NUM_THREADS on first use
-void set_num_threads(int n);  // applies to own kernels, OpenMP/oneDNN and OpenBLAS
+void set_num_threads(int n);  // applies to own kernels, OpenMP/oneDNN and every listener
+
+// Holds another library's thread pool to the budget: `apply` runs now with the budget and
+// again on every set_num_threads. OpenBLAS registers itself this way from the GEMM that
+// calls it (core/kernels/gemm.cpp), so the runtime part of core names no BLAS symbol and
+// the int8 runtime (intrain-infer) links without OpenBLAS.
+void follow_thread_budget(void (*apply)(int threads));
 
 // Splits [0, n) into contiguous chunks of at least `grain` items and runs
 // body(begin, end) on up to num_threads() threads. Runs inline when n <= grain or when

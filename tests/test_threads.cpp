@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/kernels/gemm.hpp"
 #include "core/threads.hpp"
 
 extern "C" int openblas_get_num_threads();
@@ -16,6 +17,12 @@ using namespace intrain;
 TEST_CASE("INTRAIN_NUM_THREADS sets the budget for every library") {
   CHECK(num_threads() == 3);
   CHECK(omp_get_max_threads() == 3);
+  // OpenBLAS joins the budget from the first GEMM that may call it (the runtime part of
+  // core names no BLAS symbol, so the int8 runtime links without OpenBLAS).
+  const float one = 1;
+  float c = 0;
+  kernels::sgemm_with(kernels::GemmBackend::openblas, {.m = 1, .n = 1, .k = 1, .lda = 1, .ldb = 1, .ldc = 1}, 1, &one, &one, 0, &c);
+  CHECK(c == 1);
   CHECK(openblas_get_num_threads() == 3);
   set_num_threads(2);
   CHECK(num_threads() == 2);

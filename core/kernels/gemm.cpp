@@ -89,7 +89,9 @@ void sgemm_with(GemmBackend backend, const GemmShape& s, float alpha, const floa
       for (int64_t j = 0; j < s.n; ++j) c[i * s.ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * s.ldc + j];
     return;
   }
-  num_threads();  // applies the thread budget before a library spins up its threads
+  // OpenBLAS follows the thread budget from before its first call (it spins up its own pool).
+  static const bool openblas_follows = (follow_thread_budget([](int n) { openblas_set_num_threads(n); }), true);
+  (void)openblas_follows;
   switch (backend) {
     case GemmBackend::reference:
       return sgemm_reference(s, alpha, a, b, beta, c);
