@@ -1,5 +1,6 @@
 // intrain train: train a model from scratch (or resume), with progress, metrics and checkpoints.
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 
@@ -11,6 +12,7 @@
 #include "data/named_datasets.hpp"
 #include "models/registry.hpp"
 #include "nn/summary.hpp"
+#include "train/distributed.hpp"
 #include "train/trainer.hpp"
 
 namespace intrain::cli {
@@ -31,6 +33,7 @@ struct TrainArgs {
   double val_fraction = 0.1;
   uint64_t seed = 1;
   int workers = 1;
+  double bucket_mib = 1.0, collective_timeout = 0;  // data parallelism; timeout 0: the communicator's default
 };
 
 // With a validation split the test set has chosen nothing: its accuracy, of the last model
@@ -79,7 +82,22 @@ double choose_val_fraction(const TrainArgs& a, const train::RunState* resumed) {
   return a.val_fraction;
 }
 
+// Under mpirun: logs from rank 0 only (the others' stdout goes nowhere; errors still reach
+// stderr, naming their rank), and each rank's share of the machine's threads unless
+// INTRAIN_NUM_THREADS says otherwise.
+void join_ranks(const TrainArgs& a, train::Communicator& comm) {
+  if (a.collective_timeout > 0) comm.set_timeout_seconds(a.collective_timeout);
+  INTRAIN_CHECK(a.batch_size % comm.size() == 0, "--batch-size ", a.batch_size, " is the global batch and must divide among the ",
+                comm.size(), " ranks (rank ", comm.rank(), ")");
+  if (!comm.is_root()) INTRAIN_CHECK(std::freopen("/dev/null", "w", stdout), "rank ", comm.rank(), ": cannot silence stdout");
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  if (!std::getenv("INTRAIN_NUM_THREADS") && local && std::atoi(local) > 1)
+    set_num_threads(std::max(1, num_threads() / std::atoi(local)));
+}
+
 void run(const TrainArgs& a) {
+  train::Communicator& comm = train::Communicator::world();
+  if (comm.distributed()) join_ranks(a, comm);
   manual_seed(a.seed);
   train::RunState prior;
   if (!a.resume.empty()) prior = train::read_checkpoint_state(a.resume);
@@ -97,8 +115,12 @@ void run(const TrainArgs& a) {
   nn::ModulePtr model = models::make_model(spec, default_generator());
   auto optimizer = make_optimizer(a, *model);
   auto schedule = make_schedule(a);
-  const std::string out = claim_run_folder(a.out_given ? a.out : default_run_folder(a.model, a.width, settings.dataset),
-                                           a.out_given, a.resume, a.overwrite);
+  // Rank 0 alone claims the folder (a second claim would take "-2"); the others learn its name.
+  std::string out;
+  if (comm.is_root())
+    out = claim_run_folder(a.out_given ? a.out : default_run_folder(a.model, a.width, settings.dataset), a.out_given,
+                           a.resume, a.overwrite);
+  comm.broadcast(out, "broadcast of the run folder");
   train::RunState state;
   if (!a.resume.empty()) {
     state = train::load_checkpoint(a.resume, *model, optimizer.get());
@@ -110,18 +132,26 @@ void run(const TrainArgs& a) {
   }
   state.model_name = spec;
   record_data_settings(state, settings, *sets.base, val_fraction);
-  data::DataLoader train_loader(sets.train, {a.batch_size, true, a.seed, false, a.workers, 4});
+  // --batch-size is the global batch: each rank takes its share of it from its shard.
+  data::DataLoader train_loader(sets.train, {a.batch_size / comm.size(), true, a.seed, false, a.workers, 4});
   data::DataLoader selection_loader(sets.selection, {data::evaluation_batch_size(*sets.selection), false, 0, false, a.workers, 2});
-  std::printf("training %s on %s (%lld images, %lld %s) for %lld epochs, batch %lld, %s lr %g, %d threads; run folder %s\n",
+  std::string ranks;
+  if (comm.distributed()) {
+    train_loader.set_shard(comm.rank(), comm.size(), /*pad=*/true);
+    selection_loader.set_shard(comm.rank(), comm.size(), /*pad=*/false);
+    ranks = " (" + std::to_string(a.batch_size / comm.size()) + " on each of " + std::to_string(comm.size()) + " ranks)";
+  }
+  std::printf("training %s on %s (%lld images, %lld %s) for %lld epochs, batch %lld%s, %s lr %g, %d threads; run folder %s\n",
               spec.c_str(), settings.dataset.c_str(), static_cast<long long>(sets.train->size()),
               static_cast<long long>(sets.selection->size()), sets.selection_name.c_str(),
-              static_cast<long long>(a.epochs), static_cast<long long>(a.batch_size), a.optimizer.c_str(), a.lr,
-              num_threads(), out.c_str());
+              static_cast<long long>(a.epochs), static_cast<long long>(a.batch_size), ranks.c_str(), a.optimizer.c_str(),
+              a.lr, num_threads(), out.c_str());
   std::fflush(stdout);  // before the progress bar starts writing to stderr
   const train::FitOptions options{.epochs = a.epochs, .base_lr = a.lr, .label_smoothing = a.label_smoothing,
                                   .out_dir = out, .progress = !a.no_progress, .max_steps_per_epoch = a.max_steps,
                                   .max_loss = a.max_loss, .max_weight = a.max_weight, .on_epoch_start = {},
-                                  .selection_name = sets.selection_name};
+                                  .selection_name = sets.selection_name,
+                                  .bucket_bytes = static_cast<int64_t>(a.bucket_mib * 1024 * 1024)};
   const auto results = train::fit(*model, *optimizer, *schedule, train_loader, &selection_loader, options, state);
   if (results.empty()) {
     std::printf("nothing to train: '%s' already reached epoch %lld of --epochs %lld; raise --epochs to continue\n",
@@ -130,7 +160,8 @@ void run(const TrainArgs& a) {
   }
   std::printf("done: %s accuracy %.2f%% (best %.2f%%)", sets.selection_name.c_str(), 100 * results.back().test_accuracy,
               100 * state.best_accuracy);
-  if (sets.selection_name == "val") report_test_accuracy(*model, spec, sets.test, out);
+  // The test figures come from rank 0 alone, unsharded: the others are done.
+  if (sets.selection_name == "val" && comm.is_root()) report_test_accuracy(*model, spec, sets.test, out);
   std::printf("; checkpoints and metrics in %s/\n", out.c_str());
 }
 
@@ -173,11 +204,24 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(0.0, 1e30));
   cmd->add_option("--max-weight", args->max_weight, "stop as diverged when a weight's magnitude passes this (0: off)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e30));
+  cmd->add_option("--bucket-mib", args->bucket_mib, "under mpirun: MiB of gradients reduced together")
+      ->capture_default_str()->check(CLI::Range(0.001, 4096.0));
+  cmd->add_option("--collective-timeout", args->collective_timeout,
+                  "under mpirun: seconds a rank waits for the others before ending the job (default 300, or "
+                  "INTRAIN_COLLECTIVE_TIMEOUT)")->check(CLI::Range(0.1, 1e6));
   cmd->callback([args, dataset, val_fraction, out] {
     args->dataset_given = dataset->count() > 0;
     args->val_fraction_given = val_fraction->count() > 0;
     args->out_given = out->count() > 0;
-    run(*args);
+    train::Communicator& comm = train::Communicator::world();
+    if (!comm.distributed()) return run(*args);
+    // An error on one rank is one the others cannot know of: they would wait at the next
+    // collective. Ending the whole job here names the rank and stops everyone at once.
+    try {
+      run(*args);
+    } catch (const std::exception& e) {
+      comm.abort(e.what());
+    }
   });
 }
 

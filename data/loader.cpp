@@ -31,8 +31,35 @@ DataLoader::DataLoader(DatasetPtr dataset, LoaderOptions options) : dataset_(std
 
 DataLoader::~DataLoader() { stop_workers(); }
 
+int64_t DataLoader::shard_size() const {
+  const int64_t n = dataset_->size();
+  return pad_shards_ ? (n + shards_ - 1) / shards_ : (n - shard_rank_ + shards_ - 1) / shards_;
+}
+
+void DataLoader::set_shard(int64_t rank, int64_t ranks, bool pad) {
+  INTRAIN_CHECK(ranks >= 1 && rank >= 0 && rank < ranks, "DataLoader: shard ", rank, " of ", ranks,
+                " does not exist");
+  INTRAIN_CHECK(!pad || dataset_->size() >= ranks, "DataLoader: ", dataset_->size(),
+                " examples cannot be shared among ", ranks, " ranks");
+  stop_workers();
+  shard_rank_ = rank;
+  shards_ = ranks;
+  pad_shards_ = pad;
+}
+
+std::vector<int64_t> DataLoader::shard_order(int64_t epoch) const {
+  std::vector<int64_t> order = epoch_order(epoch);
+  if (shards_ == 1) return order;
+  const auto n = static_cast<int64_t>(order.size());
+  const int64_t total = pad_shards_ ? shard_size() * shards_ : n;
+  std::vector<int64_t> shard;
+  shard.reserve(static_cast<size_t>(shard_size()));
+  for (int64_t i = shard_rank_; i < total; i += shards_) shard.push_back(order[static_cast<size_t>(i % n)]);
+  return shard;
+}
+
 int64_t DataLoader::batches_per_epoch() const {
-  const int64_t n = dataset_->size(), b = options_.batch_size;
+  const int64_t n = shard_size(), b = options_.batch_size;
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
@@ -111,7 +138,7 @@ void DataLoader::start_epoch(int64_t epoch, int64_t first_batch) {
   INTRAIN_CHECK(first_batch >= 0 && first_batch <= batches_per_epoch(), "DataLoader: first batch ", first_batch,
                 " is outside the epoch's ", batches_per_epoch(), " batches");
   epoch_ = epoch;
-  order_ = epoch_order(epoch);
+  order_ = shard_order(epoch);
   next_to_hand_out_ = next_to_build_ = first_batch;
   end_batch_ = batches_per_epoch();
   for (int w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { worker_loop(); });

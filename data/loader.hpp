@@ -1,6 +1,7 @@
 #pragma once
-// DataLoader: shuffles (seeded per epoch), batches and collates examples, building the next
-// batches on background worker threads through a bounded queue. A batch's content depends
+// DataLoader: shuffles (seeded per epoch), shards the epoch among data-parallel ranks,
+// batches and collates examples, building the next batches on background worker threads
+// through a bounded queue. A batch's content depends
 // only on (seed, epoch, batch index), never on the number of workers or on timing.
 #include <condition_variable>
 #include <cstdint>
@@ -51,6 +52,19 @@ class DataLoader {
   // The example order of an epoch (identity without shuffle).
   std::vector<int64_t> epoch_order(int64_t epoch) const;
 
+  // Data parallelism, as PyTorch's DistributedSampler: the loader reads shard `rank` of
+  // `ranks` of every epoch's order (positions rank, rank + ranks, ...), the same shuffle on
+  // every rank. With `pad` the order is first extended by its own beginning to a multiple of
+  // `ranks`, so every rank has as many examples and batches as the others (training: the
+  // ranks step together); without, the shards are exact and differ by at most one example
+  // (evaluation: every example counted once).
+  void set_shard(int64_t rank, int64_t ranks, bool pad);
+  int64_t shard_rank() const { return shard_rank_; }
+  int64_t shards() const { return shards_; }
+  // This loader's examples of an epoch in order: its shard of epoch_order(epoch).
+  std::vector<int64_t> shard_order(int64_t epoch) const;
+  int64_t shard_size() const;  // examples per epoch on this rank
+
  private:
   Batch build(int64_t batch_index) const;
   void worker_loop();
@@ -59,6 +73,8 @@ class DataLoader {
   DatasetPtr dataset_;
   LoaderOptions options_;
   int64_t epoch_ = 0;
+  int64_t shard_rank_ = 0, shards_ = 1;
+  bool pad_shards_ = false;
   std::vector<int64_t> order_;
   int64_t next_to_hand_out_ = 0, end_batch_ = 0;
 

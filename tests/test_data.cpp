@@ -2,6 +2,7 @@
 #include <doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 
@@ -160,6 +161,51 @@ TEST_CASE("DataLoader gives the same batches whatever the number of workers") {
   const auto resumed = collect(2, 5);
   REQUIRE(resumed.size() == 8);
   CHECK(resumed.front() == reference[5]);
+}
+
+TEST_CASE("DataLoader shards: disjoint, covering, the same shuffle everywhere, padded to equal batches") {
+  std::vector<uint8_t> pixels(101 * 4), labels(101);  // each image's first pixel is its index
+  for (size_t i = 0; i < labels.size(); ++i) {
+    labels[i] = static_cast<uint8_t>(i % 10);
+    pixels[i * 4] = static_cast<uint8_t>(i);
+  }
+  auto ds = std::make_shared<MnistDataset>(pixels, labels, 2, 2);
+  const DataLoader whole(ds, {8, true, 7, false, 0, 1});
+  for (const int64_t ranks : {2, 3, 4}) {
+    std::vector<int64_t> seen;
+    int64_t exact_total = 0;
+    for (int64_t rank = 0; rank < ranks; ++rank) {
+      DataLoader padded(ds, {8, true, 7, false, 0, 1}), exact(ds, {8, true, 7, false, 0, 1});
+      padded.set_shard(rank, ranks, true);
+      exact.set_shard(rank, ranks, false);
+      const auto shard = padded.shard_order(5);
+      // Padded: every rank the same number of examples and batches.
+      CHECK(static_cast<int64_t>(shard.size()) == (101 + ranks - 1) / ranks);
+      CHECK(padded.batches_per_epoch() == (((101 + ranks - 1) / ranks) + 7) / 8);
+      // The shard is every ranks-th example of the epoch's one shuffle, from `rank` on.
+      const auto order = whole.epoch_order(5);
+      for (size_t i = 0; i < shard.size(); ++i)
+        CHECK(shard[i] == order[(static_cast<size_t>(rank) + i * static_cast<size_t>(ranks)) % order.size()]);
+      seen.insert(seen.end(), shard.begin(), shard.end());
+      exact_total += static_cast<int64_t>(exact.shard_order(5).size());
+      // The batches hold the shard's examples.
+      padded.start_epoch(5);
+      Batch b;
+      std::vector<int64_t> read;
+      while (padded.next(b)) {
+        const auto images = b.images.to_vector<float>();
+        for (size_t k = 0; k < images.size(); k += 4) read.push_back(std::lround(images[k] * 255));
+      }
+      CHECK(read == shard);
+    }
+    // Covering; disjoint but for the padding, which repeats the epoch's first examples.
+    const std::set<int64_t> distinct(seen.begin(), seen.end());
+    CHECK(distinct.size() == 101);
+    CHECK(static_cast<int64_t>(seen.size()) - 101 == (ranks - 101 % ranks) % ranks);
+    CHECK(exact_total == 101);
+  }
+  DataLoader loader(ds, {8, true, 7, false, 0, 1});
+  expect_error([&] { loader.set_shard(2, 2, true); }, "shard 2 of 2");
 }
 
 TEST_CASE("DataLoader reports a failing example instead of hanging") {

@@ -10,6 +10,7 @@
 #include "core/autograd.hpp"
 #include "core/process_stats.hpp"
 #include "core/safetensors.hpp"
+#include "train/distributed.hpp"
 #include "train/progress.hpp"
 
 namespace intrain::train {
@@ -65,6 +66,32 @@ double largest_weight(nn::Module& model) {
   return largest;
 }
 
+// Sums the figures of every rank's shard into `result` (loss, counts and the confusion
+// matrix, as doubles: exact for counts below 2^53).
+void reduce_over_ranks(EvalResult& result, double& loss_sum, int64_t& correct, int64_t& top5) {
+  Communicator& comm = Communicator::world();
+  // Ranks may have met different model outputs (grow()): agree on the largest square first.
+  double classes = static_cast<double>(result.confusion.size());
+  std::vector<double> sizes(static_cast<size_t>(comm.size()), 0);
+  sizes[static_cast<size_t>(comm.rank())] = classes;
+  comm.allreduce_sum(sizes.data(), static_cast<int64_t>(sizes.size()), "evaluation reduction");
+  const auto k = static_cast<size_t>(*std::max_element(sizes.begin(), sizes.end()));
+  for (auto& row : result.confusion) row.resize(k, 0);
+  result.confusion.resize(k, std::vector<int64_t>(k, 0));
+  std::vector<double> sums{loss_sum, static_cast<double>(correct), static_cast<double>(top5),
+                           static_cast<double>(result.count)};
+  for (const auto& row : result.confusion)
+    for (int64_t v : row) sums.push_back(static_cast<double>(v));
+  comm.allreduce_sum(sums.data(), static_cast<int64_t>(sums.size()), "evaluation reduction");
+  loss_sum = sums[0];
+  correct = static_cast<int64_t>(sums[1]);
+  top5 = static_cast<int64_t>(sums[2]);
+  result.count = static_cast<int64_t>(sums[3]);
+  size_t at = 4;
+  for (auto& row : result.confusion)
+    for (int64_t& v : row) v = static_cast<int64_t>(sums[at++]);
+}
+
 }  // namespace
 
 int64_t count_topk_correct(const Tensor& logits_in, const Tensor& labels, int64_t k) {
@@ -118,6 +145,7 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
     result.count += batch.labels.numel();
   }
   model.train(was_training);
+  if (loader.shards() > 1) reduce_over_ranks(result, loss_sum, correct, top5);
   result.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, result.count));
   result.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, result.count));
   result.top5_accuracy = static_cast<double>(top5) / static_cast<double>(std::max<int64_t>(1, result.count));
@@ -127,7 +155,12 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
 std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const nn::LrSchedule& schedule,
                              data::DataLoader& train_loader, data::DataLoader* test_loader, const FitOptions& options,
                              RunState& state) {
-  if (!options.out_dir.empty()) {
+  Communicator& comm = Communicator::world();
+  // Only rank 0 writes and prints; every rank trains, evaluates and checks the same way.
+  const bool writes = !options.out_dir.empty() && comm.is_root();
+  GradientSync gradient_sync(comm, model, options.bucket_bytes);
+  if (comm.distributed()) gradient_sync.broadcast_parameters_and_buffers(model);
+  if (writes) {
     std::filesystem::create_directories(options.out_dir);
     const int64_t removed = remove_abandoned_temporaries(options.out_dir);
     if (removed > 0)
@@ -143,11 +176,14 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
     model.train();
     if (options.on_epoch_start) options.on_epoch_start(epoch);
     train_loader.start_epoch(epoch);
+    // Over all ranks (padded shards count their repeated examples).
     const int64_t images_in_epoch =
-        std::min(train_loader.dataset().size(), steps_per_epoch * train_loader.options().batch_size);
+        std::min(train_loader.shard_size(), steps_per_epoch * train_loader.options().batch_size) * comm.size();
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options.epochs), images_in_epoch,
-                    options.progress);
+                    options.progress && comm.is_root());
     const auto start = std::chrono::steady_clock::now();
+    const double averaging_before = gradient_sync.seconds_averaging();
+    int64_t steps = 0;
     double loss_sum = 0;
     int64_t images = 0, correct = 0;
     data::Batch batch;
@@ -155,10 +191,19 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
       optimizer.set_lr(schedule.lr(options.base_lr, epoch, step, steps_per_epoch));
       Tensor logits = model(batch.images);
       Tensor loss = criterion(logits, batch.labels);
-      const float loss_value = loss.item();
+      // The step's loss and top-1 over all ranks, so that every rank decides alike whether
+      // training diverged (for one rank: the batch's own loss, exactly).
+      double step_sums[3] = {static_cast<double>(loss.item()) * static_cast<double>(batch.labels.numel()),
+                             static_cast<double>(batch.labels.numel()), 0};
+      {
+        NoGradGuard no_grad;
+        step_sums[2] = static_cast<double>(count_top1_correct(logits.detach(), batch.labels));
+      }
+      comm.allreduce_sum(step_sums, 3, "loss reduction");
+      const auto loss_value = static_cast<float>(step_sums[0] / step_sums[1]);
       const bool loss_exploded = options.max_loss > 0 && loss_value > options.max_loss;
       if (!std::isfinite(loss_value) || loss_exploded) {
-        bar.finish(loss_exploded ? "stopped: the loss exploded" : "stopped: the loss is not finite");
+        if (comm.is_root()) bar.finish(loss_exploded ? "stopped: the loss exploded" : "stopped: the loss is not finite");
         throw Error("training diverged: the loss is " + std::to_string(loss_value) +
                     (loss_exploded ? " (above --max-loss " + std::to_string(options.max_loss) + ")" : "") +
                     " at epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(step + 1) +
@@ -166,22 +211,21 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
       }
       optimizer.zero_grad();
       loss.backward();
+      gradient_sync.average_gradients();
       optimizer.step();
       ++state.global_step;
-      const int64_t n = batch.labels.numel();
-      loss_sum += static_cast<double>(loss_value) * static_cast<double>(n);
-      images += n;
-      {
-        NoGradGuard no_grad;
-        correct += count_top1_correct(logits.detach(), batch.labels);
-      }
+      ++steps;
+      loss_sum += step_sums[0];
+      images += static_cast<int64_t>(step_sums[1]);
+      correct += static_cast<int64_t>(step_sums[2]);
       bar.update(images, loss_sum / static_cast<double>(images));
     }
+    if (comm.distributed()) gradient_sync.broadcast_buffers(model);
     // The last step's update is in the weights but no loss has seen it: check the weights
     // themselves before anything is evaluated or saved.
     if (const double largest = largest_weight(model);
         std::isnan(largest) || std::isinf(largest) || (options.max_weight > 0 && largest > options.max_weight)) {
-      bar.finish("stopped: the weights exploded");
+      if (comm.is_root()) bar.finish("stopped: the weights exploded");
       throw Error("training diverged: a weight reached " + std::to_string(largest) + " at the end of epoch " +
                   std::to_string(epoch + 1) + " (the bound is " + std::to_string(options.max_weight) +
                   "); try a lower learning rate" + checkpoints_left(options.out_dir));
@@ -208,15 +252,19 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
       written += std::snprintf(summary + written, sizeof summary - static_cast<size_t>(written),
                                "  %s loss %.4f  %s acc %.2f%%", options.selection_name.c_str(), r.test_loss,
                                options.selection_name.c_str(), 100 * r.test_accuracy);
-    std::snprintf(summary + written, sizeof summary - static_cast<size_t>(written), "  %.1fs (%.0f img/s)", r.seconds,
-                  r.images_per_second);
-    bar.finish(summary);
+    written += std::snprintf(summary + written, sizeof summary - static_cast<size_t>(written), "  %.1fs (%.0f img/s)",
+                             r.seconds, r.images_per_second);
+    if (comm.distributed())
+      std::snprintf(summary + written, sizeof summary - static_cast<size_t>(written),
+                    "  %d ranks, gradient allreduce %.2f ms/step", comm.size(),
+                    1e3 * (gradient_sync.seconds_averaging() - averaging_before) / static_cast<double>(std::max<int64_t>(1, steps)));
+    if (comm.is_root()) bar.finish(summary);
     state.epoch = epoch + 1;
     state.rng_state = default_generator().state();
-    if (!options.out_dir.empty()) {
+    const bool better = !options.out_dir.empty() && test_loader && r.test_accuracy > state.best_accuracy;
+    if (better) state.best_accuracy = r.test_accuracy;
+    if (writes) {
       // last before best: a run killed between the two writes can always resume.
-      const bool better = test_loader && r.test_accuracy > state.best_accuracy;
-      if (better) state.best_accuracy = r.test_accuracy;
       save_checkpoint(options.out_dir + "/last.safetensors", model, &optimizer, state);
       if (better) save_checkpoint(options.out_dir + "/best.safetensors", model, &optimizer, state);
       append_metrics(options.out_dir, r, options.selection_name);

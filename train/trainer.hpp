@@ -2,7 +2,9 @@
 // The training loop shared by `intrain train` and the tests: epochs of forward, loss,
 // backward and optimizer steps over a DataLoader, evaluation after each epoch, a metrics
 // file (JSON lines and CSV), best and last checkpoints, and a stop with a clear message
-// when the loss stops being finite.
+// when the loss stops being finite. Under mpirun the same loop runs data-parallel (see
+// train/gradient_sync.hpp): the loaders read their rank's shard, gradients are averaged,
+// losses and accuracies are reduced over the ranks, and rank 0 alone prints and writes.
 #include <functional>
 #include <string>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "nn/module.hpp"
 #include "nn/optimizer.hpp"
 #include "train/checkpoint.hpp"
+#include "train/gradient_sync.hpp"
 
 namespace intrain::train {
 
@@ -24,6 +27,8 @@ struct EvalResult {
   std::vector<std::vector<int64_t>> confusion;  // [true class][predicted class]
 };
 
+// With a sharded loader (DataLoader::set_shard), every rank evaluates its shard and the
+// result is reduced over the ranks: each rank returns the whole dataset's figures.
 EvalResult evaluate(nn::Module& model, data::DataLoader& loader);
 
 struct EpochResult {
@@ -51,6 +56,8 @@ struct FitOptions {
   // training set. It chooses the best checkpoint, and names the columns of the metrics
   // files (val_loss, val_accuracy) and the epoch summary.
   std::string selection_name = "test";
+  // Data parallelism (several ranks): the size of the gradient buckets reduced together.
+  int64_t bucket_bytes = GradientSync::kDefaultBucketBytes;
 };
 
 // How many rows of `logits` [N, K] have their label among the k highest scores (a label
