@@ -4,6 +4,7 @@
 // quantized (PTQ, W8A8 per channel, calibrated on the first inputs) and converted, and the
 // int8 executor's top-1 is compared with PyTorch's float top-1 (and the labels, if any).
 //   /usr/bin/python3 bench/pytorch_interchange.py && build/bench/interchange [--dir runs/interchange]
+//       [--preset w8a8] [--cle] [--adaround --adaround-iterations N --adaround-images N]
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
@@ -17,8 +18,10 @@
 #include "data/tensor_dataset.hpp"
 #include "int8/executor.hpp"
 #include "models/registry.hpp"
+#include "quant/adaround.hpp"
 #include "quant/config.hpp"
 #include "quant/convert.hpp"
+#include "quant/equalize.hpp"
 #include "quant/prepare.hpp"
 
 using namespace intrain;
@@ -54,7 +57,14 @@ Tensor forward_in_batches(const std::function<Tensor(const Tensor&)>& run, const
   return out;
 }
 
-void measure(const std::string& name, const std::string& dir, int64_t calibration_images, const quant::QuantConfig& config) {
+// The PTQ passes to run around calibration.
+struct Passes {
+  bool cle = false, cle_keep_relu6 = false, adaround = false;
+  int64_t adaround_iterations = 200, adaround_images = 32;
+};
+
+void measure(const std::string& name, const std::string& dir, int64_t calibration_images, quant::QuantConfig config,
+             const Passes& passes) {
   const std::string weights = dir + "/" + name + ".safetensors", inputs = dir + "/" + name + ".data.safetensors";
   if (!std::filesystem::exists(weights) || !std::filesystem::exists(inputs)) {
     std::printf("%-13s skipped: %s or its .data file is missing (run bench/pytorch_interchange.py)\n", name.c_str(),
@@ -84,8 +94,40 @@ void measure(const std::string& name, const std::string& dir, int64_t calibratio
                                                      calib_labels.narrow(0, 0, std::min(calibration_images, input.size(0))),
                                                      classes);
   data::DataLoader loader(calib, {.batch_size = std::min<int64_t>(batch, 100)});
+  // The float model as PTQ sees it (equalized, when CLE runs): AdaRound's targets.
+  Generator twin_gen(1);
+  nn::ModulePtr float_twin = models::make_model(name, twin_gen);
+  float_twin->load_state_dict(state.tensors);
+  float_twin->eval();
+  if (passes.cle) {
+    const quant::EqualizeOptions cle{.relu6_to_relu = !passes.cle_keep_relu6};
+    const quant::EqualizeResult eq = quant::equalize_cross_layer(*model, cle);
+    quant::equalize_cross_layer(*float_twin, cle);
+    config.cle_relu6_to_relu = eq.relu6_replaced > 0;
+    // What the ReLU6 → ReLU replacement alone costs: the equalized float model against PyTorch's.
+    NoGradGuard no_grad;
+    const Tensor equalized = forward_in_batches([&](const Tensor& x) { return (*float_twin)(x); }, input, batch);
+    std::printf("%-13s CLE: %lld pairs, %d sweeps, %lld ReLU6 -> ReLU; equalized float top-1 = PyTorch's %.2f%%\n",
+                name.c_str(), static_cast<long long>(eq.pairs), eq.sweeps, static_cast<long long>(eq.relu6_replaced),
+                100 * compare(equalized, reference, Tensor()).top1_agreement);
+  }
   quant::prepare_ptq(*model, config);
   quant::calibrate(*model, loader, loader.batches_per_epoch());
+  if (passes.adaround) {
+    quant::AdaRoundOptions options;
+    options.iterations = passes.adaround_iterations;
+    options.batch_size = std::min<int64_t>(options.batch_size, passes.adaround_images);
+    options.capture_batch = std::min<int64_t>(batch, options.capture_batch);
+    const Tensor images = input.narrow(0, 0, std::min(passes.adaround_images, input.size(0))).contiguous();
+    double nearest = 0, learned = 0;
+    for (const quant::AdaRoundLayer& l : quant::adaround(*model, *float_twin, images, options)) {
+      nearest += l.error_nearest;
+      learned += l.error_adaround;
+    }
+    std::printf("%-13s AdaRound: %lld iterations per layer on %lld images; summed layer error %.4g -> %.4g\n",
+                name.c_str(), static_cast<long long>(options.iterations), static_cast<long long>(images.size(0)), nearest,
+                learned);
+  }
   int8::Executor executor(quant::convert(*model, {input.size(1), input.size(2), input.size(3)}, name));
   const Tensor int8_logits = forward_in_batches([&](const Tensor& x) { return executor.run(x); }, input, batch);
   const Agreement q = compare(int8_logits, reference, labels);
@@ -114,15 +156,27 @@ int main(int argc, char** argv) {
   app.add_option("--dir", dir, "where bench/pytorch_interchange.py wrote its files");
   app.add_option("--calibration-images", calibration, "inputs PTQ calibrates on (the first ones)");
   app.add_option("--model", names, "models to measure");
-  std::string observer = quant::preset("w8a8").observer;
+  std::string observer = quant::preset("w8a8").observer, preset = "w8a8";
   app.add_option("--observer", observer, "activation observer: minmax, moving_average, percentile, mse, kl");
+  app.add_option("--preset", preset, "quantization preset (w8a8, w4a8, ...)");
+  Passes passes;
+  app.add_flag("--cle", passes.cle, "cross-layer equalization before calibrating");
+  app.add_flag("--cle-keep-relu6", passes.cle_keep_relu6, "CLE skips pairs joined by a ReLU6 instead of replacing it");
+  bool per_tensor = false;
+  app.add_flag("--per-tensor", per_tensor, "weights per tensor instead of per channel");
+  app.add_flag("--adaround", passes.adaround, "AdaRound after calibrating");
+  app.add_option("--adaround-iterations", passes.adaround_iterations, "Adam steps per layer");
+  app.add_option("--adaround-images", passes.adaround_images, "the first inputs AdaRound reconstructs on");
   CLI11_PARSE(app, argc, argv);
   try {
-    quant::QuantConfig config = quant::preset("w8a8");
+    quant::QuantConfig config = quant::preset(preset);
     config.observer = observer;
-    std::printf("W8A8 per-channel PTQ (%s observer), calibrated on the first %lld inputs\n", observer.c_str(),
+    config.per_channel = !per_tensor;
+    std::printf("%s per-%s PTQ (%s observer)%s%s, calibrated on the first %lld inputs\n", preset.c_str(),
+                per_tensor ? "tensor" : "channel",
+                observer.c_str(), passes.cle ? " + CLE" : "", passes.adaround ? " + AdaRound" : "",
                 static_cast<long long>(calibration));
-    for (const std::string& name : names) measure(name, dir, calibration, config);
+    for (const std::string& name : names) measure(name, dir, calibration, config, passes);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "interchange: error: %s\n", e.what());
     return 1;

@@ -11,7 +11,10 @@
 #include "cli/run_folder.hpp"
 #include "core/threads.hpp"
 #include "data/named_datasets.hpp"
+#include "core/tensor_copy.hpp"
 #include "nn/layers.hpp"
+#include "quant/adaround.hpp"
+#include "quant/equalize.hpp"
 #include "quant/report.hpp"
 #include "train/trainer.hpp"
 
@@ -27,6 +30,8 @@ struct QuantArgs {
   int64_t calib_batches = 16, epochs = 2, batch_size = 64, freeze_bn_epoch = -1, report_images = 256, max_steps = 0;
   double lr = 0.001, momentum = 0.9, weight_decay = 0.0, pact_decay = 0.0;
   bool per_tensor = false, clamp_only = false, no_progress = false, bias_correction = false, overwrite = false;
+  bool cle = false, adaround = false;
+  int64_t adaround_iterations = 1000, adaround_images = 256;
   double val_fraction = 0;  // qat: the float checkpoint's unless given
   bool val_fraction_given = false;
   uint64_t seed = 1;
@@ -47,6 +52,28 @@ void print_accuracy(const char* what, const train::EvalResult& r) {
   std::printf("%-24s loss %.4f  top-1 %.2f%%\n", what, r.loss, 100 * r.accuracy);
 }
 
+// The first `n` images the loader gives in epoch `epoch`, as one tensor.
+Tensor gather_images(data::DataLoader& loader, int64_t n, int64_t epoch) {
+  loader.start_epoch(epoch);
+  std::vector<Tensor> parts;
+  int64_t have = 0;
+  data::Batch batch;
+  while (have < n && loader.next(batch)) {
+    parts.push_back(batch.images.narrow(0, 0, std::min(n - have, batch.images.size(0))).contiguous());
+    have += parts.back().size(0);
+  }
+  INTRAIN_CHECK(have > 0, "ptq: the calibration set gave no images");
+  Shape shape = parts.front().shape();
+  shape[0] = have;
+  Tensor all = Tensor::empty(shape);
+  int64_t at = 0;
+  for (const Tensor& p : parts) {
+    copy_into(all.narrow(0, at, p.size(0)), p);
+    at += p.size(0);
+  }
+  return all;
+}
+
 void run_ptq(const QuantArgs& a) {
   nn::ModulePtr model = load_float_weights(a.model, a.checkpoint);
   nn::ModulePtr reference = load_float_weights(a.model, a.checkpoint);
@@ -58,6 +85,17 @@ void run_ptq(const QuantArgs& a) {
   auto test_set = data::make_dataset(settings.dataset, data::Split::test, settings.options);
   check_images_fit(*reference, *test_set, source, settings.dataset, a.checkpoint);
   const std::string out = a.out.empty() ? "" : claim_run_folder(a.out, true, "", a.overwrite);
+  // CLE changes the float model's layers (not its function): the equalized float twin is
+  // what AdaRound reconstructs and the per-layer report compares against.
+  nn::ModulePtr float_twin = reference;
+  if (a.cle) {
+    const quant::EqualizeResult eq = quant::equalize_cross_layer(*model);
+    float_twin = load_float_weights(a.model, a.checkpoint);
+    quant::equalize_cross_layer(*float_twin);
+    config.cle_relu6_to_relu = eq.relu6_replaced > 0;
+    std::printf("cross-layer equalization: %lld layer pairs, %d sweeps, %lld ReLU6 replaced by ReLU\n",
+                static_cast<long long>(eq.pairs), eq.sweeps, static_cast<long long>(eq.relu6_replaced));
+  }
   auto layers = quant::prepare_ptq(*model, config);
   data::DatasetOptions calib_options = settings.options;
   if (data::is_flat_image_folder(settings.dataset)) {
@@ -69,6 +107,18 @@ void run_ptq(const QuantArgs& a) {
   data::DataLoader calib(train_set, {a.batch_size, true, a.seed, false, 1, 2});
   quant::calibrate(*model, calib, a.calib_batches);
   config.algorithm = quant::Algorithm::minmax;
+  if (a.adaround) {
+    quant::AdaRoundOptions options;
+    options.iterations = a.adaround_iterations;
+    options.seed = a.seed;
+    const Tensor images = gather_images(calib, a.adaround_images, 2);
+    std::printf("AdaRound: %lld iterations per layer on %lld calibration images\n",
+                static_cast<long long>(options.iterations), static_cast<long long>(images.size(0)));
+    for (const quant::AdaRoundLayer& l : quant::adaround(*model, *float_twin, images, options))
+      std::printf("  %-24s output error %.4g -> %.4g (nearest -> learned), %lld of %lld weights rounded the other way\n",
+                  l.name.c_str(), l.error_nearest, l.error_adaround, static_cast<long long>(l.changed),
+                  static_cast<long long>(l.weights));
+  }
   if (a.bias_correction) {
     calib.start_epoch(1);
     data::Batch calib_batch;
@@ -90,7 +140,7 @@ void run_ptq(const QuantArgs& a) {
   data::DataLoader report_loader(test_set, {data::evaluation_batch_size(*test_set, a.report_images, int64_t{1} << 21), false, 0, false, 0, 1});
   report_loader.start_epoch(0);
   report_loader.next(batch);
-  std::printf("%s", quant::format_report(quant::quant_report(*reference, *model, layers, batch.images)).c_str());
+  std::printf("%s", quant::format_report(quant::quant_report(*float_twin, *model, layers, batch.images)).c_str());
   if (!out.empty()) {
     std::filesystem::create_directories(out);
     train::RunState state;
@@ -215,6 +265,12 @@ void add_quant_commands(CLI::App& app) {
   p->add_option("--out", ptq->out, "folder for ptq.safetensors (default: none written; one holding a run is refused)");
   p->add_flag("--overwrite", ptq->overwrite, "replace the run the --out folder holds");
   p->add_flag("--bias-correction", ptq->bias_correction, "add back the mean output shift weight quantization causes");
+  p->add_flag("--cle", ptq->cle, "cross-layer equalization before calibrating (ReLU6 in equalized pairs becomes ReLU)");
+  p->add_flag("--adaround", ptq->adaround, "learn each weight's rounding, layer by layer, on calibration images");
+  p->add_option("--adaround-iterations", ptq->adaround_iterations, "Adam steps per layer")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  p->add_option("--adaround-images", ptq->adaround_images, "calibration images AdaRound reconstructs on")
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   p->callback([ptq] { run_ptq(*ptq); });
 
   auto qat = std::make_shared<QuantArgs>();

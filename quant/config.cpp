@@ -46,6 +46,7 @@ std::string QuantConfig::to_json() const {
                       {"activation_bits", activation_bits},   {"per_channel", per_channel},
                       {"power_of_two", power_of_two},         {"observer", observer},
                       {"sat_quantize_weights", sat_quantize_weights}};
+  if (cle_relu6_to_relu) j["cle_relu6_to_relu"] = true;
   j["overrides"] = nlohmann::json::array();
   for (const LayerOverride& o : overrides)
     j["overrides"].push_back({{"pattern", o.pattern}, {"weight_bits", o.weight_bits}, {"activation_bits", o.activation_bits}});
@@ -63,6 +64,7 @@ QuantConfig QuantConfig::from_json(const std::string& text) {
     c.power_of_two = j.at("power_of_two").get<bool>();
     c.observer = j.at("observer").get<std::string>();
     c.sat_quantize_weights = j.value("sat_quantize_weights", true);
+    c.cle_relu6_to_relu = j.value("cle_relu6_to_relu", false);
     for (const auto& o : j.at("overrides"))
       c.overrides.push_back({o.at("pattern").get<std::string>(), o.at("weight_bits").get<int>(),
                              o.at("activation_bits").get<int>()});

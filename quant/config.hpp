@@ -25,6 +25,9 @@ struct QuantConfig {
   std::string observer = "moving_average";  // activation ranges (minmax algorithm, PTQ)
   bool sat_quantize_weights = true;         // false: SAT's 'clamp only' first stage
   std::vector<LayerOverride> overrides;
+  // Cross-layer equalization ran with its ReLU6 → ReLU replacement (quant/equalize.hpp):
+  // prepare repeats the replacement, so a reloaded checkpoint computes what was calibrated.
+  bool cle_relu6_to_relu = false;
 
   void validate() const;  // throws Error on bits outside 1..8, unknown names
   std::string to_json() const;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/autograd.hpp"
+#include "core/tensor_copy.hpp"
 #include "quant/fake_quant.hpp"
 
 namespace intrain::quant {
@@ -264,6 +265,13 @@ Tensor QuantConv2d::bn_scale() const {
 Tensor QuantConv2d::effective_weight() const {
   if (!folds()) return weight;
   return mul(weight, bn_scale().reshape({-1, 1, 1, 1}));
+}
+
+void QuantConv2d::set_effective_weight(const Tensor& w) {
+  NoGradGuard no_grad;
+  INTRAIN_CHECK(w.shape() == weight.shape(), "QuantConv2d::set_effective_weight: shape ", shape_str(w.shape()),
+                ", expected ", shape_str(weight.shape()));
+  copy_into(weight, folds() ? div(w, bn_scale().reshape({-1, 1, 1, 1})) : w);
 }
 
 Tensor QuantConv2d::forward(const Tensor& x_in) {

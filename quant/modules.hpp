@@ -156,6 +156,9 @@ class QuantConv2d : public nn::Module {
   const WeightQuantizer& weight_quantizer() const { return quantizer_; }
   // The weight the forward pass quantizes (BN-scaled when folding).
   Tensor effective_weight() const;
+  // Stores `w` as the effective weight (the float weight becomes w / BN scale when folding):
+  // how AdaRound writes back a weight that already lies on the quantization grid.
+  void set_effective_weight(const Tensor& w);
   ActivationQuantizer* input_quantizer() const { return input_quantizer_.get(); }
   const intrain::Conv2dOptions& conv_options() const { return options_; }
   bool folds_batch_norm() const { return folds(); }

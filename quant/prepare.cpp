@@ -2,6 +2,7 @@
 
 #include "core/autograd.hpp"
 #include "nn/summary.hpp"
+#include "quant/equalize.hpp"
 #include "quant/modules.hpp"
 
 namespace intrain::quant {
@@ -139,6 +140,7 @@ std::vector<QuantizedLayer> prepare_qat(nn::Module& model, const QuantConfig& co
   for (auto& [name, m] : model.named_modules())
     INTRAIN_CHECK(!dynamic_cast<QuantConv2d*>(m) && !dynamic_cast<QuantLinear*>(m),
                   "prepare: the model is already quantized (layer '", name, "')");
+  if (config.cle_relu6_to_relu) replace_relu6_in_equalized_pairs(model);
   Transformer t(config);
   t.run(model, "");
   return t.finish();
