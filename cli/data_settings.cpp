@@ -3,6 +3,7 @@
 #include "cli/limits.hpp"
 #include "core/autograd.hpp"
 #include "data/validation_split.hpp"
+#include "interop/onnx_import.hpp"
 
 namespace intrain::cli {
 
@@ -64,6 +65,12 @@ void check_images_fit(nn::Module& model, const data::Dataset& set, const train::
 Shape default_input_shape(const std::string& spec) {
   const std::string name = spec.substr(0, spec.find(':'));
   if (name == "lenet" || name == "lenet5_bn") return {1, 28, 28};
+  if (name == "onnx") {  // the shape the file declares, where it is not symbolic
+    const Shape declared = interop::import_onnx(spec.substr(5)).input_shape;
+    bool fixed = declared.size() == 3;
+    for (int64_t d : declared) fixed = fixed && d > 0;
+    if (fixed) return declared;
+  }
   auto option = [&](const std::string& key, int64_t fallback) {
     const auto at = spec.find(key + "=");
     if (at == std::string::npos || spec.find(':') == std::string::npos) return fallback;

@@ -7,6 +7,7 @@ set -uo pipefail
 intrain=$(realpath "$1")
 infer=$(realpath "$2")
 version=$3
+here=$(cd "$(dirname "$0")" && pwd)  # before the cd below: $0 may be relative
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
@@ -73,6 +74,9 @@ train=("$intrain" train --data-root data --epochs 1 --max-steps 2 --batch-size 1
 check "--version" "$intrain" --version && grep -qF "$version" <<< "$out" || { echo "FAIL: intrain --version printed '$out'"; failures=$((failures + 1)); }
 check "--version" "$infer" --version && grep -qF "$version" <<< "$out" || { echo "FAIL: intrain-infer --version printed '$out'"; failures=$((failures + 1)); }
 check "summary of mobilenet_v2 on its default input" "$intrain" summary --model mobilenet_v2
+fixture=$here/fixtures/onnx/mobilenet_v2_035.onnx
+check "summary of an imported ONNX model on the input its file declares" "$intrain" summary --model "onnx:$fixture" &&
+  { grep -qF "[1, 3, 32, 32]" <<< "$out" || { echo "FAIL: summary of onnx:$fixture did not use its [3, 32, 32] input"; failures=$((failures + 1)); }; }
 
 # Two models train into two folders; a third run of the first goes to a numbered folder.
 check "train lenet" "${train[@]}" --model lenet
