@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/autograd.hpp"
+#include "interop/module_paths.hpp"
 #include "interop/onnx_io.hpp"
 #include "models/registry.hpp"
 #include "nn/layers.hpp"
@@ -17,73 +18,6 @@ namespace intrain::interop {
 namespace {
 
 using nn::make;
-using Segments = std::vector<std::string>;
-
-// One layer of the chain, or a residual block, at its dotted module path.
-struct Item {
-  Segments path;
-  nn::ModulePtr module;
-};
-
-Segments split_path(const std::string& path) {
-  Segments out;
-  size_t begin = 0;
-  while (begin <= path.size()) {
-    const size_t dot = path.find('.', begin);
-    out.push_back(path.substr(begin, dot == std::string::npos ? std::string::npos : dot - begin));
-    if (dot == std::string::npos) break;
-    begin = dot + 1;
-  }
-  return out;
-}
-
-std::string join(const Segments& s) {
-  std::string out;
-  for (const std::string& part : s) out += (out.empty() ? "" : ".") + part;
-  return out;
-}
-
-// A module path PyTorch could have written: identifiers and indices joined by dots.
-bool is_module_path(const std::string& path) {
-  if (path.empty()) return false;
-  for (const std::string& part : split_path(path)) {
-    if (part.empty()) return false;
-    for (char c : part)
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
-  }
-  return true;
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-// The module path in a PyTorch node name: "/features/features.1/conv/conv.0/Conv" holds
-// the scopes features, features.1, conv, conv.0 (each a child's name, written as its path
-// from the enclosing named scope), which make features.1.conv.0. "/Flatten" is the root
-// scope: an empty path. Returns false when the name is not of that form.
-bool scope_path(const std::string& node_name, Segments& out) {
-  if (node_name.size() < 2 || node_name[0] != '/') return false;
-  std::vector<std::string> scopes;
-  size_t begin = 1;
-  while (true) {
-    const size_t slash = node_name.find('/', begin);
-    if (slash == std::string::npos) break;
-    scopes.push_back(node_name.substr(begin, slash - begin));
-    begin = slash + 1;
-  }
-  out.clear();
-  std::string previous;
-  for (const std::string& scope : scopes) {
-    if (!is_module_path(scope)) return false;
-    const std::string rest = !previous.empty() && scope.rfind(previous + ".", 0) == 0 ? scope.substr(previous.size() + 1) : scope;
-    for (const std::string& part : split_path(rest)) out.push_back(part);
-    previous = scope;
-  }
-  return true;
-}
-
 class Importer {
  public:
   Importer(const onnx::ModelProto& model, std::string file) : graph_(model.graph()), file_(std::move(file)) {
@@ -262,8 +196,8 @@ class Importer {
   // ResNet's relu twice in one block: the second use becomes relu_1).
   Segments unique(Segments path) {
     const std::string base = path.back();
-    for (int k = 1; used_paths_.count(join(path)); ++k) path.back() = base + "_" + std::to_string(k);
-    used_paths_.insert(join(path));
+    for (int k = 1; used_paths_.count(join_segments(path)); ++k) path.back() = base + "_" + std::to_string(k);
+    used_paths_.insert(join_segments(path));
     last_path_ = path;
     return path;
   }
@@ -549,63 +483,6 @@ class Importer {
     if (bias.defined()) assign(fc->bias, bias);
     items.push_back({unique(layer_path(node, 1)), fc});
     t = out;
-  }
-
-  // ---- structure ----------------------------------------------------------------------
-  // Items with dotted paths as nested Sequentials: consecutive items sharing their first
-  // segment go into one child of that name. A residual block whose path is also the prefix
-  // of the layers after it (ResNet's ReLU after the sum, at layer1.0.relu_1) becomes a
-  // transparent child of that Sequential, which is how models/resnet.cpp builds it.
-  static std::shared_ptr<nn::Sequential> build_tree(std::vector<Item> items, std::set<std::string>& used) {
-    auto seq = make<nn::Sequential>();
-    auto unique_name = [&](const std::string& base) {
-      std::string name = base;
-      for (int k = 1; used.count(name); ++k) name = base + "_" + std::to_string(k);
-      used.insert(name);
-      return name;
-    };
-    size_t i = 0;
-    while (i < items.size()) {
-      const std::string head = items[i].path.front();
-      size_t j = i + 1;
-      while (j < items.size() && items[j].path.front() == head) ++j;
-      if (j == i + 1 && items[i].path.size() == 1) {
-        seq->add(unique_name(head), items[i].module);
-        i = j;
-        continue;
-      }
-      std::set<std::string> group_used;
-      auto inner = make<nn::Sequential>();
-      std::vector<Item> pending;
-      auto flush = [&] {
-        if (pending.empty()) return;
-        auto sub = build_tree(std::move(pending), group_used);
-        for (const auto& [name, child] : sub->children()) inner->add(name, child);
-        pending.clear();
-      };
-      for (size_t k = i; k < j; ++k) {
-        Item item = std::move(items[k]);
-        if (item.path.size() == 1) {
-          flush();
-          if (dynamic_cast<nn::Residual*>(item.module.get())) inner->add("", item.module);
-          else inner->add(unique_name_in(group_used, lower(item.module->type_name())), item.module);
-        } else {
-          item.path.erase(item.path.begin());
-          pending.push_back(std::move(item));
-        }
-      }
-      flush();
-      seq->add(unique_name(head), inner);
-      i = j;
-    }
-    return seq;
-  }
-
-  static std::string unique_name_in(std::set<std::string>& used, const std::string& base) {
-    std::string name = base;
-    for (int k = 1; used.count(name); ++k) name = base + "_" + std::to_string(k);
-    used.insert(name);
-    return name;
   }
 
   const onnx::GraphProto& graph_;
