@@ -13,9 +13,9 @@ inputs and logits to compare against. Writes into OUT (default runs/interchange)
 """
 import argparse
 import gzip
-import json
 import pathlib
 import struct
+import sys
 import time
 
 import numpy as np
@@ -24,20 +24,10 @@ import torch.nn as nn
 import torchvision
 from torchvision import transforms
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts"))
+from make_pytorch_fixtures import LeNet, save_safetensors  # noqa: E402  (one writer, one LeNet)
+
 torch.set_num_threads(2)
-
-
-def save_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    tags = {torch.float32: "F32", torch.int64: "I64", torch.int32: "I32"}
-    for name, t in tensors.items():
-        raw = t.detach().contiguous().numpy().tobytes()
-        header[name] = {"dtype": tags[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def read_idx(path):
@@ -47,18 +37,6 @@ def read_idx(path):
     dims = data[3]
     shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-class LeNet(nn.Module):  # models/lenet.cpp: lenet
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.conv2 = nn.Conv2d(1, 20, 5), nn.Conv2d(20, 50, 5)
-        self.fc1, self.fc2 = nn.Linear(800, 500), nn.Linear(500, 10)
-
-    def forward(self, x):
-        x = torch.max_pool2d(torch.relu(self.conv1(x)), 2)
-        x = torch.max_pool2d(torch.relu(self.conv2(x)), 2)
-        return self.fc2(torch.relu(self.fc1(x.flatten(1))))
 
 
 def mnist(dir, split):

@@ -22,10 +22,6 @@ import torch
 import torch.nn as nn
 import torchvision
 
-torch.set_num_threads(2)
-out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures")
-out.mkdir(parents=True, exist_ok=True)
-
 TAGS = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
         torch.int64: "I64", torch.int32: "I32", torch.int8: "I8", torch.uint8: "U8"}
 
@@ -70,34 +66,42 @@ class LeNet5BN(nn.Module):  # models/lenet.cpp: lenet5_bn
         return self.fc2(torch.relu(self.fc1(x)))
 
 
-for name, model in {"mobilenet_v2": torchvision.models.mobilenet_v2(),
-                    "resnet18": torchvision.models.resnet18()}.items():
-    lines = []
-    for key, t in model.state_dict().items():
-        dtype = str(t.dtype).replace("torch.", "")
-        lines.append(f"{key} {dtype} {'x'.join(str(d) for d in t.shape) or 'scalar'}")
-    (out / f"{name}.keys").write_text("\n".join(lines) + "\n")
-    print(f"{out / name}.keys: {len(lines)} entries")
+def main():
+    torch.set_num_threads(2)
+    out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, model in {"mobilenet_v2": torchvision.models.mobilenet_v2(),
+                        "resnet18": torchvision.models.resnet18()}.items():
+        lines = []
+        for key, t in model.state_dict().items():
+            dtype = str(t.dtype).replace("torch.", "")
+            lines.append(f"{key} {dtype} {'x'.join(str(d) for d in t.shape) or 'scalar'}")
+        (out / f"{name}.keys").write_text("\n".join(lines) + "\n")
+        print(f"{out / name}.keys: {len(lines)} entries")
 
-torch.manual_seed(0)
-images = torch.rand(4, 1, 28, 28)
-for name, model in {"lenet": LeNet(), "lenet5_bn": LeNet5BN()}.items():
-    if name == "lenet5_bn":  # move the running statistics off their defaults
-        model.train()
+    torch.manual_seed(0)
+    images = torch.rand(4, 1, 28, 28)
+    for name, model in {"lenet": LeNet(), "lenet5_bn": LeNet5BN()}.items():
+        if name == "lenet5_bn":  # move the running statistics off their defaults
+            model.train()
+            with torch.no_grad():
+                for _ in range(3):
+                    model(torch.randn(16, 1, 28, 28))
+        model.eval()
         with torch.no_grad():
-            for _ in range(3):
-                model(torch.randn(16, 1, 28, 28))
-    model.eval()
-    with torch.no_grad():
-        logits = model(images)
-    state = dict(model.state_dict())
-    if name == "lenet5_bn":  # other stored types, read as f32 (values chosen exact in them)
-        state["bn1.weight"] = state["bn1.weight"].half()
-        state["bn2.weight"] = state["bn2.weight"].bfloat16()
-        state["bn3.weight"] = state["bn3.weight"].double()
-        with torch.no_grad():
-            model.bn1.weight.copy_(state["bn1.weight"].float())
-            model.bn2.weight.copy_(state["bn2.weight"].float())
             logits = model(images)
-    save_safetensors(out / f"{name}.safetensors", {**state, "input": images, "logits": logits})
-    print(f"{out / name}.safetensors: {len(state)} state entries, logits {list(logits.shape)}")
+        state = dict(model.state_dict())
+        if name == "lenet5_bn":  # other stored types, read as f32 (values chosen exact in them)
+            state["bn1.weight"] = state["bn1.weight"].half()
+            state["bn2.weight"] = state["bn2.weight"].bfloat16()
+            state["bn3.weight"] = state["bn3.weight"].double()
+            with torch.no_grad():
+                model.bn1.weight.copy_(state["bn1.weight"].float())
+                model.bn2.weight.copy_(state["bn2.weight"].float())
+                logits = model(images)
+        save_safetensors(out / f"{name}.safetensors", {**state, "input": images, "logits": logits})
+        print(f"{out / name}.safetensors: {len(state)} state entries, logits {list(logits.shape)}")
+
+
+if __name__ == "__main__":  # bench/pytorch_interchange.py imports the writer and the LeNets
+    main()
