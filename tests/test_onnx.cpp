@@ -126,14 +126,21 @@ void write_single_node_model(const std::string& path, const std::string& op, int
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
+// Imports fixture NAME.onnx and checks its logits on the inputs of NAME_io.safetensors
+// against the logits PyTorch computed there.
+interop::OnnxImport import_matching_pytorch(const std::string& name, const char* label) {
+  interop::OnnxImport imported = interop::import_onnx(fixture(name + ".onnx"));
+  const SafetensorsFile io = load_safetensors(fixture(name + "_io.safetensors"));
+  const float diff = max_abs_difference(forward(*imported.model, io.tensors.at("input")), io.tensors.at("logits"));
+  MESSAGE(label, ": max |logit difference| against PyTorch: ", diff);
+  CHECK(diff < 1e-4f);
+  return imported;
+}
+
 }  // namespace
 
 TEST_CASE("PyTorch's LeNet imports as intrain's LeNet and gives PyTorch's logits") {
-  const interop::OnnxImport imported = interop::import_onnx(fixture("lenet.onnx"));
-  const SafetensorsFile io = load_safetensors(fixture("lenet_io.safetensors"));
-  const float diff = max_abs_difference(forward(*imported.model, io.tensors.at("input")), io.tensors.at("logits"));
-  MESSAGE("LeNet: max |logit difference| against PyTorch: ", diff);
-  CHECK(diff < 1e-4f);
+  const interop::OnnxImport imported = import_matching_pytorch("lenet", "LeNet");
   CHECK(imported.input_shape == Shape{1, 28, 28});
   // The same names and shapes as models/lenet.cpp: its checkpoints load into the import.
   const auto ours = models::lenet()->state_dict(), theirs = imported.model->state_dict();
@@ -145,11 +152,7 @@ TEST_CASE("PyTorch's LeNet imports as intrain's LeNet and gives PyTorch's logits
 }
 
 TEST_CASE("PyTorch's MobileNetV2-0.35 (batch norm folded by the exporter) imports with PyTorch's logits") {
-  const interop::OnnxImport imported = interop::import_onnx(fixture("mobilenet_v2_035.onnx"));
-  const SafetensorsFile io = load_safetensors(fixture("mobilenet_v2_035_io.safetensors"));
-  const float diff = max_abs_difference(forward(*imported.model, io.tensors.at("input")), io.tensors.at("logits"));
-  MESSAGE("MobileNetV2-0.35: max |logit difference| against PyTorch: ", diff);
-  CHECK(diff < 1e-4f);
+  const interop::OnnxImport imported = import_matching_pytorch("mobilenet_v2_035", "MobileNetV2-0.35");
   int residuals = 0, depthwise = 0;
   for (auto& [name, m] : imported.model->named_modules()) {
     residuals += dynamic_cast<nn::Residual*>(m) != nullptr;
@@ -169,7 +172,8 @@ TEST_CASE("PyTorch's MobileNetV2-0.35 (batch norm folded by the exporter) import
     quant::prepare_ptq(*imported.model, quant::preset("w8a8"));
     quant::calibrate(*imported.model, loader, 2);
     const int8::Program program = quant::convert(*imported.model, {3, 32, 32}, "onnx");
-    const Tensor logits = int8::Executor(program).run(io.tensors.at("input"));
+    const Tensor input = load_safetensors(fixture("mobilenet_v2_035_io.safetensors")).tensors.at("input");
+    const Tensor logits = int8::Executor(program).run(input);
     CHECK(logits.shape() == Shape{4, 10});
     CHECK_NOTHROW(interop::export_onnx_int8(program));
   }
