@@ -66,7 +66,7 @@ Shape default_input_shape(const std::string& spec) {
   const std::string name = spec.substr(0, spec.find(':'));
   if (name == "lenet" || name == "lenet5_bn") return {1, 28, 28};
   if (name == "onnx") {  // the shape the file declares, where it is not symbolic
-    const Shape declared = interop::import_onnx(spec.substr(5)).input_shape;
+    const Shape declared = interop::onnx_input_shape(spec.substr(5));
     bool fixed = declared.size() == 3;
     for (int64_t d : declared) fixed = fixed && d > 0;
     if (fixed) return declared;

@@ -18,6 +18,26 @@ namespace intrain::interop {
 namespace {
 
 using nn::make;
+// The graph's one non-initializer input and one example's shape (−1 where symbolic); throws
+// naming `file` when there is none or more than one.
+std::string image_input(const onnx::GraphProto& graph, const std::string& file, Shape* example_shape) {
+  std::set<std::string> initializers;
+  for (const auto& init : graph.initializer()) initializers.insert(init.name());
+  std::string input;
+  for (const auto& value : graph.input())
+    if (!initializers.count(value.name())) {
+      INTRAIN_CHECK(input.empty(), "ONNX import '", file, "': the graph has more than one input ('", input, "' and '",
+                    value.name(), "'); one image input is supported");
+      input = value.name();
+      example_shape->clear();
+      const auto& shape = value.type().tensor_type().shape();
+      for (int d = 1; d < shape.dim_size(); ++d)
+        example_shape->push_back(shape.dim(d).has_dim_value() ? shape.dim(d).dim_value() : -1);
+    }
+  INTRAIN_CHECK(!input.empty(), "ONNX import '", file, "': the graph has no input");
+  return input;
+}
+
 class Importer {
  public:
   Importer(const onnx::ModelProto& model, std::string file) : graph_(model.graph()), file_(std::move(file)) {
@@ -37,18 +57,7 @@ class Importer {
   }
 
   OnnxImport run() {
-    std::string input;
-    for (const auto& value : graph_.input())
-      if (!initializers_.count(value.name())) {
-        INTRAIN_CHECK(input.empty(), "ONNX import '", file_, "': the graph has more than one input ('", input, "' and '",
-                      value.name(), "'); one image input is supported");
-        input = value.name();
-        result_.input_shape.clear();
-        const auto& shape = value.type().tensor_type().shape();
-        for (int d = 1; d < shape.dim_size(); ++d)
-          result_.input_shape.push_back(shape.dim(d).has_dim_value() ? shape.dim(d).dim_value() : -1);
-      }
-    INTRAIN_CHECK(!input.empty(), "ONNX import '", file_, "': the graph has no input");
+    const std::string input = image_input(graph_, file_, &result_.input_shape);
     INTRAIN_CHECK(graph_.output_size() == 1, "ONNX import '", file_, "': the graph has ", graph_.output_size(),
                   " outputs; one is supported");
     output_ = graph_.output(0).name();
@@ -511,6 +520,12 @@ OnnxImport import_onnx(const std::string& path) {
   const onnx::ModelProto model = read_onnx_model(path);
   NoGradGuard no_grad;
   return Importer(model, path).run();
+}
+
+Shape onnx_input_shape(const std::string& path) {
+  Shape shape;
+  image_input(read_onnx_model(path).graph(), path, &shape);
+  return shape;
 }
 
 void register_onnx_model_source() {

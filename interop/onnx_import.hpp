@@ -35,6 +35,10 @@ OnnxImport import_onnx(const std::string& path);
 // The same from a file's bytes; `name` labels the errors.
 OnnxImport import_onnx_bytes(const std::string& bytes, const std::string& name);
 
+// One example's shape [C, H, W] as the file declares its image input (−1 where symbolic),
+// without building the model: for defaults such as `summary`'s input.
+Shape onnx_input_shape(const std::string& path);
+
 // Registers the "onnx" model source: models::make_model("onnx:PATH") imports PATH.
 void register_onnx_model_source();
 
