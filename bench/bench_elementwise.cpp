@@ -1,11 +1,14 @@
-// Elementwise and reduction kernels: the scalar reference vs AVX2 vs AVX-512, in GB/s
-// (bytes read + written), on an L2-resident and a memory-resident length.
+// Elementwise and reduction kernels, and the fake-quant kernels of quant/kernels/: the
+// scalar reference vs AVX2 vs AVX-512, in GB/s (bytes read + written), on an L2-resident
+// and a memory-resident length. `mul` (two streams in, one out) is the memory speed the
+// fake-quant backward kernels (gradient and input in, gradient out) compare with.
 #include <vector>
 
 #include "bench/bench_util.hpp"
 #include "core/generator.hpp"
 #include "core/kernels/elementwise.hpp"
 #include "core/tensor.hpp"
+#include "quant/kernels/fake_quant_kernels.hpp"
 
 using namespace intrain;
 using namespace intrain::kernels;
@@ -49,6 +52,59 @@ void BM_elementwise(benchmark::State& state, const ElementwiseKernels* table, Ke
   state.counters["Gelem/s"] = static_cast<double>(n) * static_cast<double>(state.iterations()) / timer.seconds() / 1e9;
 }
 
+enum class FakeQuant { affine, affine_backward, lsq, lsq_backward, pact, pact_backward };
+const char* fake_quant_name(FakeQuant k) {
+  switch (k) {
+    case FakeQuant::affine: return "affine";
+    case FakeQuant::affine_backward: return "affine_backward";
+    case FakeQuant::lsq: return "lsq";
+    case FakeQuant::lsq_backward: return "lsq_backward";
+    case FakeQuant::pact: return "pact";
+    case FakeQuant::pact_backward: return "pact_backward";
+  }
+  return "?";
+}
+
+void BM_fake_quant(benchmark::State& state, const quant::kernels::FakeQuantKernels* table, FakeQuant kernel, int64_t n) {
+  Generator g(1);
+  Tensor x = Tensor::randn({n}, g), grad = Tensor::randn({n}, g), out = Tensor::empty({n});
+  const float *px = x.data<float>(), *pg = grad.data<float>();
+  float* po = out.data<float>();
+  const quant::kernels::AffineGrid affine{0.02f, 3.0f, 0.0f, 15.0f};
+  const quant::kernels::LsqGrid lsq{0.02f, -7.0f, 7.0f};
+  const quant::kernels::PactGrid pact{1.5f, 0.1f};
+  const double bytes = (kernel == FakeQuant::affine || kernel == FakeQuant::lsq || kernel == FakeQuant::pact ? 8.0 : 12.0) * n;
+  bench::LoopTimer timer;
+  for (auto _ : state) {
+    switch (kernel) {
+      case FakeQuant::affine: table->affine(px, po, n, affine); break;
+      case FakeQuant::affine_backward: table->affine_backward(pg, px, po, n, affine); break;
+      case FakeQuant::lsq: table->lsq(px, po, n, lsq); break;
+      case FakeQuant::lsq_backward: benchmark::DoNotOptimize(table->lsq_backward(pg, px, po, n, lsq)); break;
+      case FakeQuant::pact: table->pact(px, po, n, pact); break;
+      case FakeQuant::pact_backward: benchmark::DoNotOptimize(table->pact_backward(pg, px, po, n, pact)); break;
+    }
+    benchmark::ClobberMemory();
+  }
+  bench::report_gbytes(state, timer, bytes);
+  state.counters["Gelem/s"] = static_cast<double>(n) * static_cast<double>(state.iterations()) / timer.seconds() / 1e9;
+}
+
+int register_fake_quant() {
+  std::vector<const quant::kernels::FakeQuantKernels*> tables = {&quant::kernels::reference_fake_quant()};
+  if (detected_isa() >= Isa::avx2) tables.push_back(&quant::kernels::avx2_fake_quant());
+  if (detected_isa() >= Isa::avx512) tables.push_back(&quant::kernels::avx512_fake_quant());
+  for (FakeQuant k : {FakeQuant::affine, FakeQuant::affine_backward, FakeQuant::lsq, FakeQuant::lsq_backward,
+                      FakeQuant::pact, FakeQuant::pact_backward})
+    for (int64_t n : {int64_t{1} << 14, int64_t{1} << 22})
+      for (const auto* t : tables) {
+        const std::string name = std::string("fake_quant/") + fake_quant_name(k) + "/" + std::to_string(n) + "/" +
+                                 isa_name(t->isa);
+        benchmark::RegisterBenchmark(name.c_str(), BM_fake_quant, t, k, n);
+      }
+  return 0;
+}
+
 int register_all() {
   std::vector<const ElementwiseKernels*> tables = {&reference_elementwise()};
   if (detected_isa() >= Isa::avx2) tables.push_back(&avx2_elementwise());
@@ -63,6 +119,7 @@ int register_all() {
   return 0;
 }
 const int registered = register_all();
+const int registered_fake_quant = register_fake_quant();
 
 }  // namespace
 

@@ -1,32 +1,67 @@
 #include "quant/fake_quant.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/autograd.hpp"
 #include "core/ops.hpp"
+#include "core/threads.hpp"
+#include "quant/kernels/fake_quant_kernels.hpp"
 #include "quant/quant_math.hpp"
 
 namespace intrain::quant {
 
 namespace {
 
-// Channel count and inner stride for per-channel access along scheme.axis of `x`.
-struct ChannelLayout {
-  int64_t channels = 1, inner = 1;
-  int64_t channel_of(int64_t i) const { return channels == 1 ? 0 : (i / inner) % channels; }
+// A tensor cut into runs of contiguous elements that share one grid: `outer` blocks of
+// `channels` channels (the scheme's axis) of `inner` elements each, and every channel's
+// elements further cut into pieces of at most kPiece, so that one large per-tensor
+// activation still spreads over the threads. The pieces have a fixed size, not one per
+// thread, so the parameter-gradient sums come out the same at any thread count.
+struct Runs {
+  static constexpr int64_t kPiece = 16384;
+  int64_t outer = 1, channels = 1, inner = 1, piece = 1, pieces = 1;
+
+  struct Run {
+    int64_t channel, begin, length;
+  };
+  int64_t count() const { return outer * channels * pieces; }
+  Run operator[](int64_t r) const {
+    const int64_t part = r % pieces, block = r / pieces;
+    const int64_t begin = block * inner + part * piece;
+    return {block % channels, begin, std::min(piece, inner - part * piece)};
+  }
+  // Runs body(run index, run) over every run on the threads, about kPiece elements a task.
+  template <class Body>
+  void for_each(const Body& body) const {
+    const int64_t grain = std::max<int64_t>(1, kPiece / piece);
+    parallel_for(count(), grain, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) body(r, (*this)[r]);
+    });
+  }
+  // Per-channel totals of per-run partial sums, added in run order.
+  std::vector<float> channel_sums(const std::vector<float>& partial) const {
+    std::vector<double> total(static_cast<size_t>(channels), 0.0);
+    for (int64_t r = 0; r < count(); ++r) total[static_cast<size_t>((*this)[r].channel)] += partial[static_cast<size_t>(r)];
+    return {total.begin(), total.end()};
+  }
 };
 
-ChannelLayout layout_of(const Tensor& x, const QuantScheme& scheme, const char* op) {
-  ChannelLayout l;
-  l.inner = x.numel();
+Runs runs_of(const Tensor& x, const QuantScheme& scheme, const char* op) {
+  Runs runs;
+  runs.inner = x.numel();
   if (scheme.per_channel()) {
     INTRAIN_CHECK(scheme.axis < x.dim(), op, ": per-channel axis ", scheme.axis, " does not exist in a tensor of shape ",
                   shape_str(x.shape()));
-    l.channels = x.size(scheme.axis);
-    l.inner = 1;
-    for (int64_t d = scheme.axis + 1; d < x.dim(); ++d) l.inner *= x.size(d);
+    runs.channels = x.size(scheme.axis);
+    runs.inner = 1;
+    for (int64_t d = scheme.axis + 1; d < x.dim(); ++d) runs.inner *= x.size(d);
+    for (int64_t d = 0; d < scheme.axis; ++d) runs.outer *= x.size(d);
   }
-  return l;
+  runs.piece = std::max<int64_t>(1, std::min(runs.inner, Runs::kPiece));
+  runs.pieces = runs.inner == 0 ? 0 : (runs.inner + runs.piece - 1) / runs.piece;
+  return runs;
 }
 
 void check_input(const Tensor& x, const char* op) {
@@ -39,23 +74,33 @@ Tensor fake_quantize(const Tensor& x_in, const QuantParams& params, const QuantS
   check_input(x_in, "fake_quantize");
   scheme.validate("fake_quantize");
   Tensor x = x_in.contiguous().detach();
-  const ChannelLayout l = layout_of(x, scheme, "fake_quantize");
-  INTRAIN_CHECK(params.scale.numel() == l.channels && params.zero_point.numel() == l.channels, "fake_quantize: ",
-                params.scale.numel(), " scales for ", l.channels, " channel(s) of ", shape_str(x.shape()));
-  Tensor out = Tensor::empty(x.shape()), inside = Tensor::empty(x.shape());
-  const float* px = x.data<float>();
+  const Runs runs = runs_of(x, scheme, "fake_quantize");
+  INTRAIN_CHECK(params.scale.numel() == runs.channels && params.zero_point.numel() == runs.channels, "fake_quantize: ",
+                params.scale.numel(), " scales for ", runs.channels, " channel(s) of ", shape_str(x.shape()));
+  std::vector<kernels::AffineGrid> grids(static_cast<size_t>(runs.channels));
   const float* s = params.scale.data<float>();
   const int32_t* z = params.zero_point.data<int32_t>();
+  for (int64_t c = 0; c < runs.channels; ++c)
+    grids[static_cast<size_t>(c)] = {s[c], static_cast<float>(z[c]), static_cast<float>(scheme.qmin()),
+                                     static_cast<float>(scheme.qmax())};
+  const auto& k = kernels::fake_quant_kernels();
+  Tensor out = Tensor::uninitialized(x.shape());
+  const float* px = x.data<float>();
   float* po = out.data<float>();
-  float* pin = inside.data<float>();
-  const int32_t qmin = scheme.qmin(), qmax = scheme.qmax();
-  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
-    const int64_t c = l.channel_of(i);
-    const float q = round_half_even(px[i] / s[c]) + static_cast<float>(z[c]);
-    pin[i] = (q >= static_cast<float>(qmin) && q <= static_cast<float>(qmax)) ? 1.0f : 0.0f;
-    po[i] = s[c] * (std::clamp(q, static_cast<float>(qmin), static_cast<float>(qmax)) - static_cast<float>(z[c]));
-  }
-  return record(out, "fake_quantize", {x_in}, [inside](const Tensor& g) { return std::vector<Tensor>{mul(g, inside)}; });
+  runs.for_each([&](int64_t, Runs::Run run) {
+    k.affine(px + run.begin, po + run.begin, run.length, grids[static_cast<size_t>(run.channel)]);
+  });
+  return record(out, "fake_quantize", {x_in}, [x, runs, grids](const Tensor& g_in) {
+    Tensor g = g_in.contiguous(), dx = Tensor::uninitialized(x.shape());
+    const auto& kb = kernels::fake_quant_kernels();
+    const float *pg = g.data<float>(), *px = x.data<float>();
+    float* pdx = dx.data<float>();
+    runs.for_each([&](int64_t, Runs::Run run) {
+      kb.affine_backward(pg + run.begin, px + run.begin, pdx + run.begin, run.length,
+                         grids[static_cast<size_t>(run.channel)]);
+    });
+    return std::vector<Tensor>{dx};
+  });
 }
 
 Tensor lsq_quantize(const Tensor& x_in, const Tensor& step, const QuantScheme& scheme, float grad_scale) {
@@ -63,48 +108,38 @@ Tensor lsq_quantize(const Tensor& x_in, const Tensor& step, const QuantScheme& s
   scheme.validate("lsq_quantize");
   INTRAIN_CHECK(scheme.symmetric, "lsq_quantize: LSQ uses a zero point of 0 (a symmetric scheme)");
   Tensor x = x_in.contiguous().detach();
-  const ChannelLayout l = layout_of(x, scheme, "lsq_quantize");
-  INTRAIN_CHECK(step.defined() && step.numel() == l.channels, "lsq_quantize: step has ", step.defined() ? step.numel() : 0,
-                " elements for ", l.channels, " channel(s)");
+  const Runs runs = runs_of(x, scheme, "lsq_quantize");
+  INTRAIN_CHECK(step.defined() && step.numel() == runs.channels, "lsq_quantize: step has ",
+                step.defined() ? step.numel() : 0, " elements for ", runs.channels, " channel(s)");
   Tensor s_t = step.contiguous().detach();
   const float* s = s_t.data<float>();
-  for (int64_t c = 0; c < l.channels; ++c)
+  std::vector<kernels::LsqGrid> grids(static_cast<size_t>(runs.channels));
+  for (int64_t c = 0; c < runs.channels; ++c) {
     INTRAIN_CHECK(s[c] > 0 && std::isfinite(s[c]), "lsq_quantize: step size must be positive and finite, got ", s[c]);
-  const auto qmin = static_cast<float>(scheme.qmin()), qmax = static_cast<float>(scheme.qmax());
-  Tensor out = Tensor::empty(x.shape()), dx = Tensor::empty(x.shape()), ds = Tensor::empty(x.shape());
-  const float* px = x.data<float>();
-  float *po = out.data<float>(), *pdx = dx.data<float>(), *pds = ds.data<float>();
-  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
-    const int64_t c = l.channel_of(i);
-    const float v = px[i] / s[c];
-    const float q = round_half_even(std::clamp(v, qmin, qmax));
-    po[i] = q * s[c];
-    if (v <= qmin) {
-      pdx[i] = 0.0f;
-      pds[i] = qmin;
-    } else if (v >= qmax) {
-      pdx[i] = 0.0f;
-      pds[i] = qmax;
-    } else {
-      pdx[i] = 1.0f;
-      pds[i] = q - v;
-    }
+    grids[static_cast<size_t>(c)] = {s[c], static_cast<float>(scheme.qmin()), static_cast<float>(scheme.qmax())};
   }
+  const auto& k = kernels::fake_quant_kernels();
+  Tensor out = Tensor::uninitialized(x.shape());
+  const float* px = x.data<float>();
+  float* po = out.data<float>();
+  runs.for_each([&](int64_t, Runs::Run run) {
+    k.lsq(px + run.begin, po + run.begin, run.length, grids[static_cast<size_t>(run.channel)]);
+  });
   const Shape step_shape = step.shape();
-  const int64_t axis = scheme.axis;
-  const int64_t rank = x.dim();
-  return record(out, "lsq_quantize", {x_in, step}, [=](const Tensor& g) {
-    Tensor per_element = mul(g, ds);
-    Tensor grad_step;
-    if (axis < 0) {
-      grad_step = sum(per_element).reshape(step_shape);
-    } else {
-      std::vector<int64_t> dims;
-      for (int64_t d = 0; d < rank; ++d)
-        if (d != axis) dims.push_back(d);
-      grad_step = sum(per_element, dims).reshape(step_shape);
-    }
-    return std::vector<Tensor>{mul(g, dx), mul(grad_step, grad_scale)};
+  return record(out, "lsq_quantize", {x_in, step}, [=](const Tensor& g_in) {
+    Tensor g = g_in.contiguous(), dx = Tensor::uninitialized(x.shape());
+    const auto& kb = kernels::fake_quant_kernels();
+    const float *pg = g.data<float>(), *px = x.data<float>();
+    float* pdx = dx.data<float>();
+    std::vector<float> partial(static_cast<size_t>(runs.count()));
+    runs.for_each([&](int64_t r, Runs::Run run) {
+      partial[static_cast<size_t>(r)] = kb.lsq_backward(pg + run.begin, px + run.begin, pdx + run.begin, run.length,
+                                                        grids[static_cast<size_t>(run.channel)]);
+    });
+    const std::vector<float> sums = runs.channel_sums(partial);
+    Tensor grad_step = Tensor::uninitialized(step_shape);
+    for (int64_t c = 0; c < runs.channels; ++c) grad_step.data<float>()[c] = sums[static_cast<size_t>(c)] * grad_scale;
+    return std::vector<Tensor>{dx, grad_step};
   });
 }
 
@@ -115,19 +150,24 @@ Tensor pact(const Tensor& x_in, const Tensor& alpha, int bits) {
   const float a = alpha.item();
   INTRAIN_CHECK(a > 0 && std::isfinite(a), "pact: alpha must be positive and finite, got ", a);
   Tensor x = x_in.contiguous().detach();
-  const float levels = static_cast<float>((1 << bits) - 1), scale = a / levels;
-  Tensor out = Tensor::empty(x.shape()), dx = Tensor::empty(x.shape()), da = Tensor::empty(x.shape());
+  const Runs runs = runs_of(x, QuantScheme{}, "pact");
+  const kernels::PactGrid grid{a, a / static_cast<float>((1 << bits) - 1)};
+  const auto& k = kernels::fake_quant_kernels();
+  Tensor out = Tensor::uninitialized(x.shape());
   const float* px = x.data<float>();
-  float *po = out.data<float>(), *pdx = dx.data<float>(), *pda = da.data<float>();
-  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
-    const float y = std::clamp(px[i], 0.0f, a);
-    po[i] = round_half_even(y / scale) * scale;
-    pdx[i] = (px[i] >= 0.0f && px[i] < a) ? 1.0f : 0.0f;
-    pda[i] = px[i] >= a ? 1.0f : 0.0f;
-  }
+  float* po = out.data<float>();
+  runs.for_each([&](int64_t, Runs::Run run) { k.pact(px + run.begin, po + run.begin, run.length, grid); });
   const Shape alpha_shape = alpha.shape();
-  return record(out, "pact", {x_in, alpha}, [=](const Tensor& g) {
-    return std::vector<Tensor>{mul(g, dx), sum(mul(g, da)).reshape(alpha_shape)};
+  return record(out, "pact", {x_in, alpha}, [=](const Tensor& g_in) {
+    Tensor g = g_in.contiguous(), dx = Tensor::uninitialized(x.shape());
+    const auto& kb = kernels::fake_quant_kernels();
+    const float *pg = g.data<float>(), *px = x.data<float>();
+    float* pdx = dx.data<float>();
+    std::vector<float> partial(static_cast<size_t>(runs.count()));
+    runs.for_each([&](int64_t r, Runs::Run run) {
+      partial[static_cast<size_t>(r)] = kb.pact_backward(pg + run.begin, px + run.begin, pdx + run.begin, run.length, grid);
+    });
+    return std::vector<Tensor>{dx, Tensor::full(alpha_shape, runs.channel_sums(partial)[0])};
   });
 }
 

@@ -21,8 +21,10 @@ libs=$(pkg-config --libs intrain)
 include=$(find "$root" -type d -path '*/include/intrain' | head -n 1)
 echo "installed: $(realpath --relative-to="$root" "$lib"), $(find "$include" -name '*.hpp' | wc -l) headers; pkg-config: $cflags $libs"
 
-# Headers that stay private, with the reason: they need what users should not need.
-private="core/ops/op_checks.hpp core/kernels/onednn_context.hpp int8/amx_tiles.hpp int8/avx512_requantize.hpp"
+# Headers that stay private, with the reason: they need what users should not need
+# (oneDNN's headers, or ISA flags: the simd_*.hpp vector types and AMX/AVX-512 helpers
+# compile only in files built with -mavx2/-mavx512*/-mamx*).
+private="core/ops/op_checks.hpp core/kernels/onednn_context.hpp core/kernels/simd_avx2.hpp core/kernels/simd_avx512.hpp int8/amx_tiles.hpp int8/avx512_requantize.hpp"
 missing=0
 cd "$source"
 for h in $(find core nn quant int8 data models train interop -name '*.hpp' 2>/dev/null | sort); do
