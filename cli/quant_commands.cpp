@@ -8,6 +8,7 @@
 #include "cli/data_settings.hpp"
 #include "cli/limits.hpp"
 #include "cli/model_loading.hpp"
+#include "cli/precision_option.hpp"
 #include "cli/run_folder.hpp"
 #include "core/threads.hpp"
 #include "data/named_datasets.hpp"
@@ -25,7 +26,7 @@ namespace {
 struct QuantArgs {
   std::string model, checkpoint, out;
   DataFlags data;
-  std::string preset = "w8a8", observer = "minmax", algo = "minmax", resume;
+  std::string preset = "w8a8", observer = "minmax", algo = "minmax", resume, precision = "f32";
   int wbits = 4, abits = 4, first_last_bits = 0;
   int64_t calib_batches = 16, epochs = 2, batch_size = 64, freeze_bn_epoch = -1, report_images = 256, max_steps = 0;
   double lr = 0.001, momentum = 0.9, weight_decay = 0.0, pact_decay = 0.0;
@@ -155,6 +156,7 @@ void run_ptq(const QuantArgs& a) {
 }
 
 void run_qat(const QuantArgs& a) {
+  apply_precision(a.precision, "qat");
   manual_seed(a.seed);
   nn::ModulePtr model;
   quant::QuantConfig config;
@@ -280,6 +282,7 @@ void add_quant_commands(CLI::App& app) {
   q->add_option("--checkpoint", qat->checkpoint, "float checkpoint to start from");
   q->add_option("--resume", qat->resume, "continue a QAT run from its last.safetensors");
   q->add_option("--algo", qat->algo, "minmax, pact, lsq or sat")->capture_default_str();
+  add_precision_option(q, qat->precision);
   q->add_option("--wbits", qat->wbits)->capture_default_str()->check(intrain::cli_limits::kWeightBits);
   q->add_option("--abits", qat->abits, "0: float activations")->capture_default_str()->check(intrain::cli_limits::kActivationBits);
   q->add_flag("--per-tensor", qat->per_tensor, "weights per tensor instead of per channel");

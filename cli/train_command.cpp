@@ -7,6 +7,7 @@
 #include "cli/commands.hpp"
 #include "cli/data_settings.hpp"
 #include "cli/limits.hpp"
+#include "cli/precision_option.hpp"
 #include "cli/run_folder.hpp"
 #include "core/threads.hpp"
 #include "data/named_datasets.hpp"
@@ -21,7 +22,7 @@ namespace {
 
 struct TrainArgs {
   std::string model = "lenet", dataset = "mnist", data_root = "data", out, resume;
-  std::string optimizer = "sgd", schedule = "constant";
+  std::string optimizer = "sgd", schedule = "constant", precision = "f32";
   int64_t epochs = 3, batch_size = 64, step_size = 1, max_steps = 0, image_size = 0;
   float width = 1.0f;
   double lr = 0.01, momentum = 0.0, weight_decay = 0.0, gamma = 0.1, warmup = 0.0, max_loss = 1e3, max_weight = 1e6;
@@ -98,6 +99,7 @@ void join_ranks(const TrainArgs& a, train::Communicator& comm) {
 void run(const TrainArgs& a) {
   train::Communicator& comm = train::Communicator::world();
   if (comm.distributed()) join_ranks(a, comm);
+  apply_precision(a.precision, "train");
   manual_seed(a.seed);
   train::RunState prior;
   if (!a.resume.empty()) prior = train::read_checkpoint_state(a.resume);
@@ -190,6 +192,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--gamma", args->gamma, "decay factor (step schedule)")->capture_default_str()->check(intrain::cli_limits::kUnitInterval);
   cmd->add_option("--warmup", args->warmup, "warm-up epochs (cosine schedule)")->capture_default_str()->check(CLI::Range(0, 100000));
   cmd->add_option("--label-smoothing", args->label_smoothing)->capture_default_str()->check(CLI::Range(0.0, 0.99));
+  add_precision_option(cmd, args->precision);
   cmd->add_flag("--augment", args->augment, "random 28x28 crops of the 2-pixel-padded MNIST images; random resized crops and flips of photos");
   cmd->add_option("--seed", args->seed, "seed for initialization, shuffling and dropout")->capture_default_str()->check(intrain::cli_limits::kSeed);
   cmd->add_option("--workers", args->workers, "data loading threads")->capture_default_str()->check(intrain::cli_limits::kWorkers);

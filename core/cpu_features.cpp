@@ -77,6 +77,14 @@ bool cpu_has_amx_int8() {
   return ((lo >> 17) & 3) == 3;
 }
 
+bool cpu_has_bf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__builtin_cpu_supports("avx512f")) return false;
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && ((eax >> 5) & 1)) return true;  // AVX512_BF16
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return ((edx >> 22) & 1) && cpu_has_amx_int8();  // AMX-BF16, with the tile state the OS enables
+}
+
 bool amx_permitted() {
   static const bool permitted = [] {
     if (!cpu_has_amx_int8()) return false;

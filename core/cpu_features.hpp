@@ -12,6 +12,9 @@ void set_isa_limit(Isa limit);  // cap for the rest of the process; never raises
 bool cpu_has_avx512_vnni();
 // AMX-INT8 tiles (TDPBUSD) reported by cpuid and enabled by the OS in XCR0.
 bool cpu_has_amx_int8();
+// bf16 dot products in hardware: AVX512-BF16 (Zen 4/5, Cooper Lake and later Xeons) or
+// AMX-BF16 tiles; what mixed-precision training (core/compute_precision.hpp) asks for.
+bool cpu_has_bf16();
 // Linux grants the AMX tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM for
 // XTILEDATA). Asks once per process; true when AMX may be used. When the CPU has AMX but
 // the kernel refuses, says so in one line on stderr.

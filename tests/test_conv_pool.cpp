@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
+#include "core/compute_precision.hpp"
+#include "core/cpu_features.hpp"
 #include "core/kernels/conv.hpp"
 #include "core/ops.hpp"
 
@@ -94,6 +97,69 @@ TEST_CASE("conv2d: oneDNN forward and backward match the reference loops, in bot
     expect_close(dw, dw_ref, "backward weights");
     expect_close(db, db_ref, "backward bias");
   }
+}
+
+// f32 -> bf16 -> f32 with round to nearest even, as oneDNN converts (finite values).
+std::vector<float> to_bf16(std::vector<float> v) {
+  for (float& f : v) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+    std::memcpy(&f, &bits, 4);
+  }
+  return v;
+}
+
+TEST_CASE("conv2d in bf16: oneDNN's bf16 kernels equal the reference on bf16-rounded operands") {
+  if (!cpu_has_bf16()) {
+    MESSAGE("no AVX512-BF16 or AMX-BF16 on this CPU: the bf16 convolutions were not run");
+    CHECK_THROWS_WITH_AS(set_compute_precision(ComputePrecision::bf16), doctest::Contains("bf16"), Error);
+    return;
+  }
+  for (const Conv2dParams& case_p : kConvCases) {
+    Conv2dParams p = case_p;
+    p.bf16 = true;
+    CAPTURE(p.in_channels);
+    CAPTURE(p.out_channels);
+    CAPTURE(p.groups);
+    CAPTURE(p.stride_h);
+    const int64_t nx = p.batch * p.in_channels * p.in_h * p.in_w;
+    const int64_t nw = p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
+    const int64_t ny = p.batch * p.out_channels * p.out_h() * p.out_w();
+    const auto x = random_values(nx, 1), w = random_values(nw, 2), b = random_values(p.out_channels, 3);
+    const auto dy = random_values(ny, 4);
+    // Only the rounding of the operands differs from f32: the products of bf16 values are
+    // exact in f32 and accumulate in f32, so the error left is the summation order's.
+    const auto xb = to_bf16(x), wb = to_bf16(w), dyb = to_bf16(dy);
+    std::vector<float> y(ny), y_ref(ny);
+    kernels::conv2d_forward_onednn(p, x.data(), w.data(), b.data(), y.data());
+    kernels::conv2d_forward_reference(p, xb.data(), wb.data(), b.data(), y_ref.data());
+    expect_close(y, y_ref, "bf16 forward");
+    std::vector<float> dx(nx), dx_ref(nx);
+    kernels::conv2d_backward_data_onednn(p, w.data(), dy.data(), dx.data());
+    kernels::conv2d_backward_data_reference(p, wb.data(), dyb.data(), dx_ref.data());
+    expect_close(dx, dx_ref, "bf16 backward data");
+    std::vector<float> dw(nw), dw_ref(nw), db(p.out_channels), db_ref(p.out_channels);
+    kernels::conv2d_backward_weights_onednn(p, x.data(), dy.data(), dw.data(), db.data());
+    kernels::conv2d_backward_weights_reference(p, xb.data(), dyb.data(), dw_ref.data(), db_ref.data());
+    expect_close(dw, dw_ref, "bf16 backward weights");
+    expect_close(db, db_ref, "bf16 backward bias");
+  }
+  // The op follows the process's precision, and the guard restores f32.
+  {
+    PrecisionGuard bf16(ComputePrecision::bf16);
+    CHECK(compute_precision() == ComputePrecision::bf16);
+    Generator g(5);
+    Tensor x = Tensor::randn({2, 3, 8, 8}, g), w = Tensor::randn({4, 3, 3, 3}, g);
+    Tensor y = conv2d(x, w, Tensor(), Conv2dOptions{});
+    const Conv2dParams p{2, 3, 8, 8, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1};
+    std::vector<float> y_ref(static_cast<size_t>(y.numel()));
+    kernels::conv2d_forward_reference(p, to_bf16(x.to_vector<float>()).data(), to_bf16(w.to_vector<float>()).data(),
+                                      nullptr, y_ref.data());
+    expect_close(y.to_vector<float>(), y_ref, "bf16 conv2d op");
+  }
+  CHECK(compute_precision() == ComputePrecision::f32);
+  CHECK_THROWS_WITH_AS(parse_precision("fp16"), doctest::Contains("fp16"), Error);
 }
 
 TEST_CASE("conv2d op: output shape follows PyTorch's formula") {

@@ -16,6 +16,9 @@ struct Conv2dParams {
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
   int64_t groups = 1;
   ConvActivation activation = ConvActivation::none;  // forward only
+  // Mixed precision (core/compute_precision.hpp): inputs rounded to bf16, f32 accumulation
+  // and output; always in oneDNN's blocked layout, where its bf16 kernels are.
+  bool bf16 = false;
 
   int64_t out_h() const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
   int64_t out_w() const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }

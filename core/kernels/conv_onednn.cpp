@@ -26,6 +26,7 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 constexpr auto f32 = memory::data_type::f32;
+constexpr auto bf16 = memory::data_type::bf16;
 
 // A primitive's argument in the layout the primitive chose, with the buffer to reorder
 // through when that differs from the caller's plain layout.
@@ -76,11 +77,12 @@ struct ConvPrimitives {
 };
 
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, int64_t, int64_t, bool, int>;
+                       int64_t, int64_t, int64_t, int64_t, bool, int, bool>;
 
 Key key_of(const Conv2dParams& p, bool bias) {
-  return {p.batch, p.in_channels, p.in_h, p.in_w, p.out_channels, p.kernel_h, p.kernel_w, p.stride_h,
-          p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups, bias, static_cast<int>(p.activation)};
+  return {p.batch,    p.in_channels, p.in_h,       p.in_w,       p.out_channels, p.kernel_h,
+          p.kernel_w, p.stride_h,    p.stride_w,   p.pad_h,      p.pad_w,        p.dilation_h,
+          p.dilation_w, p.groups,    bias,         static_cast<int>(p.activation), p.bf16};
 }
 
 dnnl::primitive_attr activation_attr(ConvActivation activation) {
@@ -104,9 +106,14 @@ memory::dims padding_right_of(const Conv2dParams& p) {
           (p.out_w() - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1 - p.in_w - p.pad_w};
 }
 
-// The descriptor oneDNN sees: the plain one, or "any" to let it choose.
+// The descriptor oneDNN sees: the plain one, or "any" to let it choose. Under bf16 the
+// operands a convolution multiplies are bf16 (Operand reorders f32 into them) and what it
+// writes stays f32.
 memory::desc in_layout(const memory::desc& md, bool blocked) {
   return blocked ? memory::desc(md.dims(), f32, tag::any) : md;
+}
+memory::desc multiplied(const memory::desc& md, const Conv2dParams& p, bool blocked) {
+  return p.bf16 ? memory::desc(md.dims(), bf16, tag::any) : in_layout(md, blocked);
 }
 
 ConvPrimitives& primitives_for(const Conv2dParams& p, bool with_bias) {
@@ -130,7 +137,7 @@ Forward& forward_for(ConvPrimitives& c, const Conv2dParams& p, bool blocked) {
   auto& f = c.forward[blocked];
   if (!f) {
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                         in_layout(c.src, blocked), in_layout(c.weights, blocked), c.bias,
+                                         multiplied(c.src, p, blocked), multiplied(c.weights, p, blocked), c.bias,
                                          in_layout(c.dst, blocked), strides_of(p), dilations_of(p), padding_of(p),
                                          padding_right_of(p));
     // The activation as a post-op in the blocked layout only: oneDNN's plain-layout (GEMM-based)
@@ -148,6 +155,7 @@ memory wrap(const memory::desc& md, const float* data) {
 }
 
 bool resolve_blocked(ConvLayout layout, const Conv2dParams& p, ConvPass pass) {
+  if (p.bf16) return true;
   if (layout == ConvLayout::routed) layout = choose_conv_layout(p, pass);
   return layout == ConvLayout::blocked;
 }
@@ -160,7 +168,7 @@ void run_guarded(const char* what, const Conv2dParams& p, F&& f) {
     throw Error(std::string("conv2d ") + what + ": oneDNN failed (" + e.what() + ") for input [" +
                 std::to_string(p.batch) + ", " + std::to_string(p.in_channels) + ", " + std::to_string(p.in_h) +
                 ", " + std::to_string(p.in_w) + "], " + std::to_string(p.out_channels) +
-                " output channels, groups " + std::to_string(p.groups));
+                " output channels, groups " + std::to_string(p.groups) + (p.bf16 ? ", bf16" : ""));
   }
 }
 
@@ -228,7 +236,7 @@ void conv2d_backward_data_onednn(const Conv2dParams& p, const float* w, const fl
     auto& slot = c.backward_data[blocked];
     if (!slot) {
       dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, in_layout(c.src, blocked),
-                                                 in_layout(c.weights, blocked), in_layout(c.dst, blocked),
+                                                 multiplied(c.weights, p, blocked), multiplied(c.dst, p, blocked),
                                                  strides_of(p), dilations_of(p), padding_of(p), padding_right_of(p));
       dnnl::convolution_backward_data::primitive_desc pd(desc, onednn_engine(), forward_for(c, p, blocked).pd);
       slot.reset(new BackwardData{dnnl::convolution_backward_data(pd), Operand(c.dst, pd.diff_dst_desc()),
@@ -250,8 +258,9 @@ void conv2d_backward_weights_onednn(const Conv2dParams& p, const float* x, const
     ConvPrimitives& c = primitives_for(p, dbias != nullptr);
     auto& slot = c.backward_weights[blocked];
     if (!slot) {
-      dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, in_layout(c.src, blocked),
-                                                    in_layout(c.weights, blocked), c.bias, in_layout(c.dst, blocked),
+      dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct,
+                                                    multiplied(c.src, p, blocked), in_layout(c.weights, blocked),
+                                                    c.bias, multiplied(c.dst, p, blocked),
                                                     strides_of(p), dilations_of(p), padding_of(p),
                                                     padding_right_of(p));
       dnnl::convolution_backward_weights::primitive_desc pd(desc, onednn_engine(), forward_for(c, p, blocked).pd);

@@ -1,5 +1,6 @@
 // conv2d: shape checks, then oneDNN forward, backward-data and backward-weights.
 #include "core/autograd.hpp"
+#include "core/compute_precision.hpp"
 #include "core/kernels/conv.hpp"
 #include "core/ops.hpp"
 #include "core/ops/op_checks.hpp"
@@ -45,6 +46,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, con
   }
   kernels::Conv2dParams p = conv_params(x_in, w_in, options);
   p.activation = options.activation;
+  p.bf16 = compute_precision() == ComputePrecision::bf16;
   if (bias_in.defined()) {
     detail::check_defined_f32(bias_in, "conv2d", "bias");
     INTRAIN_CHECK(bias_in.dim() == 1 && bias_in.size(0) == p.out_channels, "conv2d: bias ",
@@ -61,12 +63,12 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, con
     Tensor g = g_in.contiguous();
     std::vector<Tensor> grads(3);
     if (gx) {
-      grads[0] = Tensor::empty(x.shape());
+      grads[0] = Tensor::uninitialized(x.shape());  // written whole by oneDNN
       kernels::conv2d_backward_data_onednn(p, w.data<float>(), g.data<float>(), grads[0].data<float>());
     }
     if (gw || gb) {
-      Tensor dw = Tensor::empty(w.shape());
-      Tensor db = gb ? Tensor::empty({p.out_channels}) : Tensor();
+      Tensor dw = Tensor::uninitialized(w.shape());
+      Tensor db = gb ? Tensor::uninitialized({p.out_channels}) : Tensor();
       kernels::conv2d_backward_weights_onednn(p, x.data<float>(), g.data<float>(), dw.data<float>(),
                                               gb ? db.data<float>() : nullptr);
       if (gw) grads[1] = dw;
