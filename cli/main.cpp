@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
   intrain::cli::add_quant_commands(app);
   intrain::cli::add_convert_command(app);
   intrain::cli::add_onnx_commands(app);
+  intrain::cli::add_report_command(app);
+  intrain::cli::add_debug_int8_command(app);
+  intrain::cli::add_sensitivity_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,20 +3,27 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/data_settings.hpp"
 #include "cli/limits.hpp"
+#include "cli/mixed_precision.hpp"
 #include "cli/model_loading.hpp"
 #include "cli/precision_option.hpp"
 #include "cli/run_folder.hpp"
 #include "core/threads.hpp"
 #include "data/named_datasets.hpp"
-#include "core/tensor_copy.hpp"
 #include "nn/layers.hpp"
 #include "quant/adaround.hpp"
 #include "quant/equalize.hpp"
+#include "quant/ptq.hpp"
+#include "quant/qat.hpp"
+#include "quant/quantizer.hpp"
+#include "quant/modules.hpp"
+#include "quant/observer.hpp"
 #include "quant/report.hpp"
+#include "train/distributed.hpp"
 #include "train/trainer.hpp"
 
 namespace intrain::cli {
@@ -32,6 +39,8 @@ struct QuantArgs {
   double lr = 0.001, momentum = 0.9, weight_decay = 0.0, pact_decay = 0.0;
   bool per_tensor = false, clamp_only = false, no_progress = false, bias_correction = false, overwrite = false;
   bool cle = false, adaround = false;
+  BudgetFlags budget;  // ptq --budget-bytes / --budget-fraction
+  bool sync_bn = false;  // qat under mpirun
   int64_t adaround_iterations = 1000, adaround_images = 256;
   double val_fraction = 0;  // qat: the float checkpoint's unless given
   bool val_fraction_given = false;
@@ -53,29 +62,11 @@ void print_accuracy(const char* what, const train::EvalResult& r) {
   std::printf("%-24s loss %.4f  top-1 %.2f%%\n", what, r.loss, 100 * r.accuracy);
 }
 
-// The first `n` images the loader gives in epoch `epoch`, as one tensor.
-Tensor gather_images(data::DataLoader& loader, int64_t n, int64_t epoch) {
-  loader.start_epoch(epoch);
-  std::vector<Tensor> parts;
-  int64_t have = 0;
-  data::Batch batch;
-  while (have < n && loader.next(batch)) {
-    parts.push_back(batch.images.narrow(0, 0, std::min(n - have, batch.images.size(0))).contiguous());
-    have += parts.back().size(0);
-  }
-  INTRAIN_CHECK(have > 0, "ptq: the calibration set gave no images");
-  Shape shape = parts.front().shape();
-  shape[0] = have;
-  Tensor all = Tensor::empty(shape);
-  int64_t at = 0;
-  for (const Tensor& p : parts) {
-    copy_into(all.narrow(0, at, p.size(0)), p);
-    at += p.size(0);
-  }
-  return all;
-}
-
 void run_ptq(const QuantArgs& a) {
+  // Under mpirun: every rank calibrates on its shard of each batch, the observers merge the
+  // shards, rank 0 writes (docs/distributed.md).
+  train::Communicator& comm = train::Communicator::world();
+  train::join_data_parallel_run(comm, a.batch_size, 0);
   nn::ModulePtr model = load_float_weights(a.model, a.checkpoint);
   nn::ModulePtr reference = load_float_weights(a.model, a.checkpoint);
   quant::QuantConfig config = quant::preset(a.preset);
@@ -85,19 +76,16 @@ void run_ptq(const QuantArgs& a) {
   const DataSettings settings = resolve_data(a.data, source, a.checkpoint);
   auto test_set = data::make_dataset(settings.dataset, data::Split::test, settings.options);
   check_images_fit(*reference, *test_set, source, settings.dataset, a.checkpoint);
-  const std::string out = a.out.empty() ? "" : claim_run_folder(a.out, true, "", a.overwrite);
-  // CLE changes the float model's layers (not its function): the equalized float twin is
-  // what AdaRound reconstructs and the per-layer report compares against.
-  nn::ModulePtr float_twin = reference;
-  if (a.cle) {
-    const quant::EqualizeResult eq = quant::equalize_cross_layer(*model);
-    float_twin = load_float_weights(a.model, a.checkpoint);
-    quant::equalize_cross_layer(*float_twin);
-    config.cle_relu6_to_relu = eq.relu6_replaced > 0;
-    std::printf("cross-layer equalization: %lld layer pairs, %d sweeps, %lld ReLU6 replaced by ReLU\n",
-                static_cast<long long>(eq.pairs), eq.sweeps, static_cast<long long>(eq.relu6_replaced));
-  }
-  auto layers = quant::prepare_ptq(*model, config);
+  const std::string out = a.out.empty() || !comm.is_root() ? "" : claim_run_folder(a.out, true, "", a.overwrite);
+  if (a.budget.given())  // per-layer weight bits from measured sensitivity, as overrides
+    choose_bits_for_budget(a.budget,
+                           {[&a] {
+                              nn::ModulePtr m = load_float_weights(a.model, a.checkpoint);
+                              if (a.cle) quant::equalize_cross_layer(*m);
+                              return m;
+                            },
+                            settings, source, a.batch_size, a.calib_batches, a.seed},
+                           config);
   data::DatasetOptions calib_options = settings.options;
   if (data::is_flat_image_folder(settings.dataset)) {
     std::printf("note: '%s' has no train/ and val/: calibrating on the images it is then evaluated on\n",
@@ -105,30 +93,50 @@ void run_ptq(const QuantArgs& a) {
     calib_options.whole_folder_for_train = true;
   }
   auto train_set = data::make_dataset(settings.dataset, data::Split::train, calib_options);
-  data::DataLoader calib(train_set, {a.batch_size, true, a.seed, false, 1, 2});
-  quant::calibrate(*model, calib, a.calib_batches);
-  config.algorithm = quant::Algorithm::minmax;
+  data::DataLoader calib(train_set, {a.batch_size / comm.size(), true, a.seed, false, 1, 2});
+  if (comm.distributed()) calib.set_shard(comm.rank(), comm.size(), /*pad=*/true);
+  // The recipe is the library's (quant/ptq.hpp); the flags only fill its options. CLE
+  // equalizes a float twin too: what AdaRound reconstructs and the report compares against.
+  nn::ModulePtr float_twin = a.cle ? load_float_weights(a.model, a.checkpoint) : reference;
+  quant::PtqOptions ptq;
+  ptq.calibration_batches = a.calib_batches;
+  ptq.equalize = a.cle;
+  ptq.adaround = a.adaround;
+  ptq.adaround_options.iterations = a.adaround_iterations;
+  ptq.adaround_options.seed = a.seed;
+  ptq.adaround_images = a.adaround_images;
+  ptq.bias_correction = a.bias_correction;
+  ptq.calibration_scope = [&comm, &model](const std::function<void()>& calibrate) {
+    {
+      quant::ObserverReductionScope merge_ranks(comm.distributed() ? train::cross_rank_reducer(comm) : nullptr);
+      calibrate();
+    }
+    if (comm.distributed())
+      std::printf("calibrated on %d ranks: quantization state identical on every rank (%lld tensors compared)\n",
+                  comm.size(), static_cast<long long>(train::check_identical_across_ranks(comm, *model, "ptq calibration")));
+  };
+  quant::LoaderBatches calibration(calib);
+  const quant::PtqResult result = quant::quantize_post_training(*model, *float_twin, config, calibration, ptq);
+  config = result.config;
+  const std::vector<quant::QuantizedLayer>& layers = result.layers;
+  if (const auto& eq = result.equalize)
+    std::printf("cross-layer equalization: %lld layer pairs, %d sweeps, %lld ReLU6 replaced by ReLU\n",
+                static_cast<long long>(eq->pairs), eq->sweeps, static_cast<long long>(eq->relu6_replaced));
   if (a.adaround) {
-    quant::AdaRoundOptions options;
-    options.iterations = a.adaround_iterations;
-    options.seed = a.seed;
-    const Tensor images = gather_images(calib, a.adaround_images, 2);
     std::printf("AdaRound: %lld iterations per layer on %lld calibration images\n",
-                static_cast<long long>(options.iterations), static_cast<long long>(images.size(0)));
-    for (const quant::AdaRoundLayer& l : quant::adaround(*model, *float_twin, images, options))
+                static_cast<long long>(ptq.adaround_options.iterations), static_cast<long long>(result.adaround_images));
+    for (const quant::AdaRoundLayer& l : result.adaround)
       std::printf("  %-24s output error %.4g -> %.4g (nearest -> learned), %lld of %lld weights rounded the other way\n",
                   l.name.c_str(), l.error_nearest, l.error_adaround, static_cast<long long>(l.changed),
                   static_cast<long long>(l.weights));
   }
-  if (a.bias_correction) {
-    calib.start_epoch(1);
-    data::Batch calib_batch;
-    calib.next(calib_batch);
-    std::printf("bias correction: %lld layers corrected\n",
-                static_cast<long long>(quant::correct_bias(*model, calib_batch.images)));
-  }
+  if (result.bias_corrected)
+    std::printf("bias correction: %lld layers corrected\n", static_cast<long long>(*result.bias_corrected));
 
+  // AdaRound and bias correction worked on each rank's own images: rank 0's result holds.
+  if (comm.distributed() && (a.adaround || a.bias_correction)) train::broadcast_model_from_root(comm, *model);
   data::DataLoader test(test_set, {data::evaluation_batch_size(*test_set), false, 0, false, 1, 2});
+  if (comm.distributed()) test.set_shard(comm.rank(), comm.size(), /*pad=*/false);
   const auto float_result = train::evaluate(*reference, test);
   const auto quant_result = train::evaluate(*model, test);
   std::printf("PTQ %s, %s observer, %lld calibration batches of %lld\n", a.preset.c_str(), a.observer.c_str(),
@@ -141,7 +149,8 @@ void run_ptq(const QuantArgs& a) {
   data::DataLoader report_loader(test_set, {data::evaluation_batch_size(*test_set, a.report_images, int64_t{1} << 21), false, 0, false, 0, 1});
   report_loader.start_epoch(0);
   report_loader.next(batch);
-  std::printf("%s", quant::format_report(quant::quant_report(*float_twin, *model, layers, batch.images)).c_str());
+  if (comm.is_root())
+    std::printf("%s", quant::format_report(quant::quant_report(*float_twin, *model, layers, batch.images)).c_str());
   if (!out.empty()) {
     std::filesystem::create_directories(out);
     train::RunState state;
@@ -156,6 +165,8 @@ void run_ptq(const QuantArgs& a) {
 }
 
 void run_qat(const QuantArgs& a) {
+  train::Communicator& comm = train::Communicator::world();
+  train::join_data_parallel_run(comm, a.batch_size, 0);
   apply_precision(a.precision, "qat");
   manual_seed(a.seed);
   nn::ModulePtr model;
@@ -185,12 +196,13 @@ void run_qat(const QuantArgs& a) {
   const double val_fraction = a.val_fraction_given ? a.val_fraction : source.val_fraction;
   const TrainingSets sets = make_training_sets(settings, val_fraction);
   check_images_fit(*model, *sets.selection, source, settings.dataset, source_path);
-  const std::string out =
-      a.out.empty() && a.resume.empty() ? "" : claim_run_folder(a.out, !a.out.empty(), a.resume, a.overwrite);
+  const std::string out = (a.out.empty() && a.resume.empty()) || !comm.is_root()
+                              ? ""
+                              : claim_run_folder(a.out, !a.out.empty(), a.resume, a.overwrite);
   auto layers = quant::prepare_qat(*model, config);
-  nn::SgdOptions sgd{a.momentum, 0.0, a.weight_decay, false};
-  for (auto& [name, p] : model->named_parameters())
-    if (name.size() > 6 && name.compare(name.size() - 6, 6, ".alpha") == 0) sgd.weight_decay_by_name[name] = a.pact_decay;
+  // The recipe's options (PACT's decay, batch-norm freezing) are the library's (quant/qat.hpp).
+  const quant::QatRecipe recipe{.pact_decay = a.pact_decay, .freeze_bn_epoch = a.freeze_bn_epoch};
+  const nn::SgdOptions sgd = quant::qat_sgd_options(*model, {a.momentum, 0.0, a.weight_decay, false}, recipe);
   nn::SGD optimizer(model->named_parameters(), a.lr, sgd);
   if (!a.resume.empty()) {
     state = train::load_checkpoint(a.resume, *model, &optimizer);
@@ -200,8 +212,12 @@ void run_qat(const QuantArgs& a) {
                                    a.resume.empty() ? a.checkpoint : a.resume);
   state.quant_config = config.to_json();
   record_data_settings(state, settings, *sets.base, val_fraction);
-  data::DataLoader train_loader(sets.train, {a.batch_size, true, a.seed, false, 1, 4});
+  data::DataLoader train_loader(sets.train, {a.batch_size / comm.size(), true, a.seed, false, 1, 4});
   data::DataLoader test_loader(sets.selection, {data::evaluation_batch_size(*sets.selection), false, 0, false, 1, 2});
+  if (comm.distributed()) {
+    train_loader.set_shard(comm.rank(), comm.size(), /*pad=*/true);
+    test_loader.set_shard(comm.rank(), comm.size(), /*pad=*/false);
+  }
   std::printf("QAT %s: weights %d bits, activations %d bits%s, %lld epochs, lr %g, %d threads\n",
               quant::algorithm_name(config.algorithm), config.weight_bits, config.activation_bits,
               a.first_last_bits ? (", first/last layers " + std::to_string(a.first_last_bits) + " bits").c_str() : "",
@@ -210,10 +226,21 @@ void run_qat(const QuantArgs& a) {
   train::FitOptions options{.epochs = a.epochs, .base_lr = a.lr, .label_smoothing = 0.0f, .out_dir = out,
                             .progress = !a.no_progress, .max_steps_per_epoch = a.max_steps, .max_loss = a.max_loss,
                             .max_weight = a.max_weight, .on_epoch_start = {}, .selection_name = sets.selection_name};
-  const int64_t freeze_at = a.freeze_bn_epoch;
-  options.on_epoch_start = [&model, freeze_at](int64_t epoch) {
-    if (freeze_at >= 0 && epoch >= freeze_at) quant::freeze_batch_norm(*model);
-  };
+  if (comm.distributed()) {
+    // Observers see the global batch in training steps (not in the sharded evaluation), so
+    // the ranks' ranges stay identical; --sync-bn reaches the batch norms that
+    // QuantBatchNorm holds as well as the model's own.
+    auto reducer = train::cross_rank_reducer(comm);
+    auto scope = std::make_shared<std::optional<quant::ObserverReductionScope>>();
+    options.on_training_steps = [reducer, scope](bool on) {
+      if (on) scope->emplace(reducer);
+      else scope->reset();
+    };
+    options.sync_batch_norm = a.sync_bn;
+    for (auto& [name, m] : model->named_modules())
+      if (auto* qbn = dynamic_cast<quant::QuantBatchNorm*>(m); qbn && a.sync_bn) qbn->bn().statistics_reducer = reducer;
+  }
+  options.on_epoch_start = [&model, recipe](int64_t epoch) { quant::qat_epoch_start(*model, recipe, epoch); };
   nn::CosineLr schedule(static_cast<double>(a.epochs));
   const auto results = train::fit(*model, optimizer, schedule, train_loader, &test_loader, options, state);
   if (!results.empty()) {
@@ -273,7 +300,8 @@ void add_quant_commands(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   p->add_option("--adaround-images", ptq->adaround_images, "calibration images AdaRound reconstructs on")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
-  p->callback([ptq] { run_ptq(*ptq); });
+  add_budget_options(p, ptq->budget);
+  p->callback([ptq] { train::run_on_every_rank(train::Communicator::world(), [&] { run_ptq(*ptq); }); });
 
   auto qat = std::make_shared<QuantArgs>();
   qat->lr = 0.001;
@@ -281,7 +309,7 @@ void add_quant_commands(CLI::App& app) {
   common_options(q, *qat);
   q->add_option("--checkpoint", qat->checkpoint, "float checkpoint to start from");
   q->add_option("--resume", qat->resume, "continue a QAT run from its last.safetensors");
-  q->add_option("--algo", qat->algo, "minmax, pact, lsq or sat")->capture_default_str();
+  q->add_option("--algo", qat->algo, "a registered algorithm: " + quant::quantizer_registry().names_joined())->capture_default_str();
   add_precision_option(q, qat->precision);
   q->add_option("--wbits", qat->wbits)->capture_default_str()->check(intrain::cli_limits::kWeightBits);
   q->add_option("--abits", qat->abits, "0: float activations")->capture_default_str()->check(intrain::cli_limits::kActivationBits);
@@ -302,13 +330,14 @@ void add_quant_commands(CLI::App& app) {
       ->check(CLI::Range(0.0, 0.9));
   q->add_option("--max-steps", qat->max_steps, "cut each epoch after this many steps")->check(intrain::cli_limits::kSteps);
   q->add_flag("--no-progress", qat->no_progress);
+  q->add_flag("--sync-bn", qat->sync_bn, "under mpirun: batch-norm statistics over the global batch, not each rank's share");
   q->add_option("--max-loss", qat->max_loss, "stop as diverged when a step's loss passes this (0: only NaN/inf)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e30));
   q->add_option("--max-weight", qat->max_weight, "stop as diverged when a weight's magnitude passes this (0: off)")
       ->capture_default_str()->check(CLI::Range(0.0, 1e30));
   q->callback([qat, val_fraction] {
     qat->val_fraction_given = val_fraction->count() > 0;
-    run_qat(*qat);
+    train::run_on_every_rank(train::Communicator::world(), [&] { run_qat(*qat); });
   });
 
   auto report = std::make_shared<QuantArgs>();

@@ -28,6 +28,7 @@ struct TrainArgs {
   double lr = 0.01, momentum = 0.0, weight_decay = 0.0, gamma = 0.1, warmup = 0.0, max_loss = 1e3, max_weight = 1e6;
   float label_smoothing = 0.0f;
   bool nesterov = false, augment = false, no_progress = false, overwrite = false;
+  bool sync_bn = false, no_overlap = false;  // data parallelism
   bool out_given = false, dataset_given = false, val_fraction_given = false;  // set after parsing
   // A tenth of the training images choose the best checkpoint, so the test set chooses
   // nothing (the tables in README.md were measured before, with the test set choosing).
@@ -83,22 +84,9 @@ double choose_val_fraction(const TrainArgs& a, const train::RunState* resumed) {
   return a.val_fraction;
 }
 
-// Under mpirun: logs from rank 0 only (the others' stdout goes nowhere; errors still reach
-// stderr, naming their rank), and each rank's share of the machine's threads unless
-// INTRAIN_NUM_THREADS says otherwise.
-void join_ranks(const TrainArgs& a, train::Communicator& comm) {
-  if (a.collective_timeout > 0) comm.set_timeout_seconds(a.collective_timeout);
-  INTRAIN_CHECK(a.batch_size % comm.size() == 0, "--batch-size ", a.batch_size, " is the global batch and must divide among the ",
-                comm.size(), " ranks (rank ", comm.rank(), ")");
-  if (!comm.is_root()) INTRAIN_CHECK(std::freopen("/dev/null", "w", stdout), "rank ", comm.rank(), ": cannot silence stdout");
-  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-  if (!std::getenv("INTRAIN_NUM_THREADS") && local && std::atoi(local) > 1)
-    set_num_threads(std::max(1, num_threads() / std::atoi(local)));
-}
-
 void run(const TrainArgs& a) {
   train::Communicator& comm = train::Communicator::world();
-  if (comm.distributed()) join_ranks(a, comm);
+  train::join_data_parallel_run(comm, a.batch_size, a.collective_timeout);
   apply_precision(a.precision, "train");
   manual_seed(a.seed);
   train::RunState prior;
@@ -153,7 +141,9 @@ void run(const TrainArgs& a) {
                                   .out_dir = out, .progress = !a.no_progress, .max_steps_per_epoch = a.max_steps,
                                   .max_loss = a.max_loss, .max_weight = a.max_weight, .on_epoch_start = {},
                                   .selection_name = sets.selection_name,
-                                  .bucket_bytes = static_cast<int64_t>(a.bucket_mib * 1024 * 1024)};
+                                  .bucket_bytes = static_cast<int64_t>(a.bucket_mib * 1024 * 1024),
+                                  .overlap_communication = !a.no_overlap, .sync_batch_norm = a.sync_bn,
+                                  .on_training_steps = {}};
   const auto results = train::fit(*model, *optimizer, *schedule, train_loader, &selection_loader, options, state);
   if (results.empty()) {
     std::printf("nothing to train: '%s' already reached epoch %lld of --epochs %lld; raise --epochs to continue\n",
@@ -209,6 +199,8 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(0.0, 1e30));
   cmd->add_option("--bucket-mib", args->bucket_mib, "under mpirun: MiB of gradients reduced together")
       ->capture_default_str()->check(CLI::Range(0.001, 4096.0));
+  cmd->add_flag("--sync-bn", args->sync_bn, "under mpirun: batch-norm statistics over the global batch, not each rank's share");
+  cmd->add_flag("--no-overlap", args->no_overlap, "under mpirun: reduce the gradients after backward, not while it runs");
   cmd->add_option("--collective-timeout", args->collective_timeout,
                   "under mpirun: seconds a rank waits for the others before ending the job (default 300, or "
                   "INTRAIN_COLLECTIVE_TIMEOUT)")->check(CLI::Range(0.1, 1e6));
@@ -216,15 +208,7 @@ void add_train_command(CLI::App& app) {
     args->dataset_given = dataset->count() > 0;
     args->val_fraction_given = val_fraction->count() > 0;
     args->out_given = out->count() > 0;
-    train::Communicator& comm = train::Communicator::world();
-    if (!comm.distributed()) return run(*args);
-    // An error on one rank is one the others cannot know of: they would wait at the next
-    // collective. Ending the whole job here names the rank and stops everyone at once.
-    try {
-      run(*args);
-    } catch (const std::exception& e) {
-      comm.abort(e.what());
-    }
+    train::run_on_every_rank(train::Communicator::world(), [&] { run(*args); });
   });
 }
 

@@ -9,7 +9,13 @@ namespace intrain {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local GradReadyHook g_grad_ready;
+}  // namespace
+
+GradReadyHookGuard::GradReadyHookGuard(GradReadyHook hook) : previous_(std::move(g_grad_ready)) {
+  g_grad_ready = std::move(hook);
 }
+GradReadyHookGuard::~GradReadyHookGuard() { g_grad_ready = std::move(previous_); }
 
 bool grad_enabled() { return g_grad_enabled; }
 
@@ -64,6 +70,18 @@ void accumulate_leaf(TensorImpl& leaf, const Tensor& grad) {
   leaf.grad = leaf.grad.defined() ? add(leaf.grad, grad) : grad.contiguous().clone();
 }
 
+bool is_grad_leaf(const Tensor& t) { return t.defined() && t.requires_grad() && !t.grad_fn(); }
+
+// For the grad-ready hook: how many reads of each leaf by the nodes of this pass are still
+// to run. A leaf read k times is final after the k-th.
+std::unordered_map<TensorImpl*, int64_t> leaf_reads(const std::vector<Node*>& order) {
+  std::unordered_map<TensorImpl*, int64_t> reads;
+  for (Node* node : order)
+    for (const Tensor& input : node->inputs)
+      if (is_grad_leaf(input)) ++reads[input.impl()];
+  return reads;
+}
+
 }  // namespace
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const {
@@ -80,12 +98,25 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   NoGradGuard no_grad;
   if (!self.grad_fn) {
     accumulate_leaf(*impl_, seed);
+    if (g_grad_ready) g_grad_ready(*this);
     return;
   }
   std::unordered_map<Node*, Tensor> pending{{self.grad_fn.get(), seed}};
-  for (Node* node : reverse_topological_order(self.grad_fn.get())) {
+  const std::vector<Node*> order = reverse_topological_order(self.grad_fn.get());
+  std::unordered_map<TensorImpl*, int64_t> reads_left;
+  if (g_grad_ready) reads_left = leaf_reads(order);
+  // After `node` has run (or was skipped): reports the leaves it read for the last time.
+  auto release_leaves = [&](Node* node) {
+    if (!g_grad_ready) return;
+    for (const Tensor& input : node->inputs)
+      if (is_grad_leaf(input) && --reads_left[input.impl()] == 0) g_grad_ready(input);
+  };
+  for (Node* node : order) {
     auto found = pending.find(node);
-    if (found == pending.end()) continue;  // no gradient flowed into this node
+    if (found == pending.end()) {  // no gradient flowed into this node
+      release_leaves(node);
+      continue;
+    }
     Tensor grad_output = std::move(found->second);
     pending.erase(found);
     INTRAIN_CHECK(node->backward, "backward: the graph through '", node->op,
@@ -106,6 +137,7 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
         accumulate_leaf(*input.impl(), grads[i]);
       }
     }
+    release_leaves(node);
   }
 }
 

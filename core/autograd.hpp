@@ -38,6 +38,25 @@ class NoGradGuard {
 // True when recording is on and any of `inputs` requires grad.
 bool any_requires_grad(std::initializer_list<Tensor> inputs);
 
+// Called by backward() on this thread as soon as a leaf's gradient is final for that pass:
+// every node reading the leaf has run, so its .grad takes nothing more. Leaves the pass
+// never reaches are not reported. Data parallelism starts reducing a bucket of gradients
+// from here while backward still runs; with no hook installed backward does no extra work.
+using GradReadyHook = std::function<void(const Tensor& leaf)>;
+
+// Installs `hook` for this thread's backward() calls while it lives (the previous one
+// returns after).
+class GradReadyHookGuard {
+ public:
+  explicit GradReadyHookGuard(GradReadyHook hook);
+  ~GradReadyHookGuard();
+  GradReadyHookGuard(const GradReadyHookGuard&) = delete;
+  GradReadyHookGuard& operator=(const GradReadyHookGuard&) = delete;
+
+ private:
+  GradReadyHook previous_;
+};
+
 // Attaches a node to `output` when any input requires grad (and recording is on);
 // returns `output` either way. Ops call this last.
 Tensor record(Tensor output, const char* op, std::vector<Tensor> inputs, BackwardFn backward);

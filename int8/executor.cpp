@@ -237,8 +237,21 @@ void transpose_examples(const uint8_t* in, int64_t batch, int64_t planes, int64_
 
 }  // namespace
 
+Tensor Executor::op_output_codes(size_t index, const uint8_t* activation, int64_t batch) const {
+  const Shape& shape = program_.ops[index].out_shape;
+  Shape full{batch};
+  full.insert(full.end(), shape.begin(), shape.end());
+  Tensor out = Tensor::uninitialized(full, DType::u8);
+  // The fast path keeps images NHWC: [H·W][C] back to the program's [C][H·W].
+  if (kernels_ && shape.size() == 3 && shape[1] * shape[2] > 1)
+    transpose_examples(activation, batch, shape[1] * shape[2], shape[0], out.data<uint8_t>());
+  else
+    std::memcpy(out.data<uint8_t>(), activation, static_cast<size_t>(out.numel()));
+  return out;
+}
+
 void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits, std::vector<uint8_t*> buffers,
-                         std::vector<double>* op_seconds) const {
+                         std::vector<double>* op_seconds, const OpObserver* observe) const {
   // Buffers of batch·max_activation_ bytes, used in turn: the current activation, the next,
   // and the ones saved for residual additions (swap and pop only move pointers).
   uint8_t* cur = buffers.back();
@@ -258,6 +271,7 @@ void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits, std
       (*op_seconds)[i - 1] = std::chrono::duration<double>(now - clock).count();
       clock = now;
     }
+    if (observe && i > 0) (*observe)(i - 1, op_output_codes(i - 1, cur, batch));  // the previous op's output
     const Op& op = program_.ops[i];
     float* out_logits = op.output_scale.defined() ? logits : nullptr;
     // Ops of a few microseconds run on this thread alone (see kParallelWork).
@@ -292,6 +306,11 @@ void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits, std
     std::swap(cur, next);
   }
   if (op_seconds) op_seconds->back() = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock).count();
+  if (observe) {  // the last op's logits (validate: it outputs float)
+    Tensor out = Tensor::uninitialized({batch, program_.num_outputs()});
+    std::memcpy(out.data<float>(), logits, static_cast<size_t>(out.numel()) * sizeof(float));
+    (*observe)(program_.ops.size() - 1, out);
+  }
 }
 
 Tensor Executor::run_codes_contiguous(const uint8_t* codes, int64_t batch) const {
@@ -384,7 +403,7 @@ Tensor Executor::run_pixels(const Tensor& pixels) const {
   return run_codes(codes);
 }
 
-Tensor Executor::run(const Tensor& input) const {
+Tensor Executor::quantized_input(const Tensor& input) const {
   INTRAIN_CHECK(input.defined() && input.dtype() == DType::f32, "int8 executor: float input must be f32");
   Tensor x = (input.dim() == 3 ? input.unsqueeze(0) : input).contiguous();
   Shape expected{x.size(0)};
@@ -400,7 +419,22 @@ Tensor Executor::run(const Tensor& input) const {
   parallel_for(x.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
     quantize(px + begin, end - begin, program_.input_scale, program_.input_zero_point, pc + begin);
   });
-  return run_codes_contiguous(pc, x.size(0));
+  return codes;
+}
+
+Tensor Executor::run(const Tensor& input) const {
+  const Tensor codes = quantized_input(input);
+  return run_codes_contiguous(codes.data<uint8_t>(), codes.size(0));
+}
+
+Tensor Executor::run_with_op_outputs(const Tensor& input, const OpObserver& observe) const {
+  const Tensor codes = quantized_input(input);
+  const int64_t batch = codes.size(0);
+  std::vector<uint8_t*> buffers;
+  const std::vector<Tensor> storage = activation_buffers(batch, buffers);
+  Tensor logits = Tensor::empty({batch, program_.num_outputs()});
+  run_chunk(codes.data<uint8_t>(), batch, logits.data<float>(), buffers, nullptr, &observe);
+  return logits;
 }
 
 }  // namespace intrain::int8

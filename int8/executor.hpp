@@ -5,6 +5,7 @@
 //
 //   int8::Executor exe(int8::load_program("lenet.int8"));
 //   Tensor logits = exe.run(images);  // [N, C, H, W] f32 → [N, classes] f32
+#include <functional>
 #include <vector>
 
 #include "int8/kernel_table.hpp"
@@ -12,6 +13,11 @@
 #include "int8/program.hpp"
 
 namespace intrain::int8 {
+
+// Called by Executor::run_with_op_outputs after each op with the op's index and its output
+// for the whole batch in the program's layout ([N, C, H, W] or [N, features]) on both paths:
+// u8 codes, or f32 logits from the last op. The tensor is the caller's to keep.
+using OpObserver = std::function<void(size_t index, const Tensor& output)>;
 
 struct ExecutorOptions {
   bool fast = true;  // NHWC through a kernel table; false: the NCHW scalar reference (the definition)
@@ -29,6 +35,11 @@ class Executor {
   // Raw 8-bit pixels [N, C, H, W] for programs with a pixel table (set_pixel_input):
   // integer-only from the first byte.
   Tensor run_pixels(const Tensor& pixels) const;
+  // run(input), handing each op's output to `observe` as it is made: what the executor
+  // really computes at every point, to compare with the float model (intrain debug-int8).
+  // The batch runs as one slice (each layer still split over the threads); without an
+  // observer no other run pays anything.
+  Tensor run_with_op_outputs(const Tensor& input, const OpObserver& observe) const;
 
   // Seconds each op takes on `codes` (u8, [N, C, H, W]), best of `repeats` runs: where the
   // time goes (intrain-infer --profile).
@@ -59,7 +70,10 @@ class Executor {
   // split over the threads. Activations are NHWC on the fast path, NCHW on the reference.
   Tensor run_codes_contiguous(const uint8_t* codes, int64_t batch) const;
   void run_chunk(const uint8_t* codes, int64_t batch, float* logits, std::vector<uint8_t*> buffers,
-                 std::vector<double>* op_seconds = nullptr) const;
+                 std::vector<double>* op_seconds = nullptr, const OpObserver* observe = nullptr) const;
+  // Op `index`'s output codes (the current activation after it) as a u8 tensor in the
+  // program's NCHW layout, for run_with_op_outputs.
+  Tensor op_output_codes(size_t index, const uint8_t* activation, int64_t batch) const;
   void run_conv_reference(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
   void run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
   void run_depthwise_fast(size_t index, const uint8_t* in, int64_t batch, uint8_t* out) const;
@@ -73,6 +87,8 @@ class Executor {
   std::vector<Tensor> activation_buffers(int64_t examples, std::vector<uint8_t*>& pointers) const;
   // Input codes checked against the program's input shape: contiguous [N, C, H, W].
   Tensor checked_codes(const Tensor& codes) const;
+  // Float input checked against the program's input shape and quantized to its input codes.
+  Tensor quantized_input(const Tensor& input) const;
 
   Program program_;
   const KernelTable* kernels_ = nullptr;  // the fast path's table (activations NHWC), or the NCHW reference

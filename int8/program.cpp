@@ -271,6 +271,9 @@ void Program::validate() const {
                       " clamp range [", op.clamp_min, ", ", op.clamp_max, "] is not within 0..255");
       }
     }
+    INTRAIN_CHECK(op.layer.size() <= 4096, "int8 program: op ", i, " has a layer path over 4096 characters");
+    INTRAIN_CHECK(std::isfinite(op.activation_scale) && op.activation_scale >= 0, "int8 program: op ", i,
+                  " has activation scale ", op.activation_scale, ", expected a finite number >= 0 (0: unknown)");
     INTRAIN_CHECK(!last || op.output_scale.defined(), "int8 program: the last op must output float logits");
     current = op.out_shape;
   }
@@ -315,6 +318,8 @@ void save_program(const std::string& path, const Program& program) {
                             {"output_zero_point", op.output_zero_point}, {"clamp_min", op.clamp_min},
                             {"clamp_max", op.clamp_max}, {"weight_bits", op.weight_bits},
                             {"saved_zero_point", op.saved_zero_point}});
+    if (!op.layer.empty()) graph["ops"].back()["layer"] = op.layer;
+    if (op.activation_scale > 0) graph["ops"].back()["activation_scale"] = op.activation_scale;
     const std::string prefix = "op" + std::to_string(i) + ".";
     if (op.weight.defined() && storage_bits(op.weight_bits) < 8) {
       graph["ops"].back()["weight_shape"] = op.weight.shape();
@@ -384,6 +389,19 @@ Program parse_program(const std::string& bytes, const std::string& path) {
       op.weight_bits = j.contains("weight_bits") ? static_cast<int>(integer_field(j, "weight_bits", 1, 8, i)) : 8;
       op.saved_zero_point =
           j.contains("saved_zero_point") ? static_cast<int32_t>(integer_field(j, "saved_zero_point", 0, 255, i)) : 0;
+      for (const char* key : {"layer", "activation_scale"})
+        INTRAIN_CHECK(version >= 5 || !j.contains(key), "int8 program: op ", i, " field '", key,
+                      "' needs format version 5, the file says ", version);
+      if (j.contains("layer")) {
+        INTRAIN_CHECK(j.at("layer").is_string(), "int8 program: op ", i, " field 'layer' is not a string");
+        op.layer = j.at("layer").get<std::string>();
+      }
+      if (j.contains("activation_scale")) {
+        const json& v = j.at("activation_scale");
+        INTRAIN_CHECK(v.is_number() && v.get<double>() > 0 && v.get<double>() < 1e30, "int8 program: op ", i,
+                      " field 'activation_scale' is ", v.dump(), ", expected a finite positive number");
+        op.activation_scale = static_cast<float>(v.get<double>());
+      }
       const std::string prefix = "op" + std::to_string(i) + ".";
       auto take = [&](const char* name) {
         auto found = file.tensors.find(prefix + name);

@@ -15,8 +15,9 @@
 namespace intrain::int8 {
 
 // 2: save/add ops, requantized average pooling; 3: swap; 4: the dataset, input normalization
-// and class names (optional fields, refused in files of earlier versions).
-constexpr int kProgramVersion = 4;
+// and class names (optional fields, refused in files of earlier versions); 5: each op's
+// layer and activation scale (optional, as in 4).
+constexpr int kProgramVersion = 5;
 
 // save pushes the current activation on a stack; swap exchanges the current activation
 // with the top of the stack (to run a projection shortcut on the saved input); add pops the
@@ -46,6 +47,13 @@ struct Op {
   int32_t output_zero_point = 0, clamp_min = 0, clamp_max = 255;
   Tensor output_scale;  // f32 [OC]: when set, the op outputs float (acc · scale[c]), the logits
   int weight_bits = 8;  // the trained bit width: files pack 4- and 2-bit codes; in memory they are int8
+  // Optional, for comparing the executor with the model it came from (intrain debug-int8):
+  // the dotted path of the module whose output this op's output is (for a conv with its
+  // batch norm and ReLU, the ReLU: the point the fake-quantized model quantizes), and the
+  // real value of one step of the output codes, x = activation_scale · (q − output_zero_point).
+  // Empty and 0 when the converter did not record them; the executor never reads them.
+  std::string layer;
+  float activation_scale = 0;
 };
 
 struct Program {

@@ -1,6 +1,7 @@
 #include "nn/fuse.hpp"
 
 #include "core/autograd.hpp"
+#include "nn/structure.hpp"
 
 namespace intrain::nn {
 
@@ -38,22 +39,20 @@ int64_t fuse_for_inference(Module& module) {
   int64_t fused = 0;
   const auto children = module.children();  // a copy: entries are replaced as we go
   for (size_t i = 0; i < children.size(); ++i) {
-    const auto& [name, child] = children[i];
-    auto* conv = dynamic_cast<Conv2d*>(child.get());
-    auto* bn = conv && i + 1 < children.size() ? dynamic_cast<BatchNorm2d*>(children[i + 1].second.get()) : nullptr;
-    if (!bn) {
-      fused += fuse_for_inference(*child);
+    const std::optional<LayerGroup> g = match_group(children, i);
+    if (!g || g->kind != LayerRole::conv || !g->has_batch_norm()) {
+      fused += fuse_for_inference(*children[i].second);
       continue;
     }
-    auto activation = kernels::ConvActivation::none;
-    if (i + 2 < children.size()) {
-      if (dynamic_cast<ReLU*>(children[i + 2].second.get())) activation = kernels::ConvActivation::relu;
-      if (dynamic_cast<ReLU6*>(children[i + 2].second.get())) activation = kernels::ConvActivation::relu6;
-    }
-    module.replace_child(i, std::make_shared<FusedConv2d>(*conv, bn->eval_affine(), activation));
-    module.replace_child(i + 1, std::make_shared<Identity>());
-    if (activation != kernels::ConvActivation::none) module.replace_child(i + 2, std::make_shared<Identity>());
-    i += activation != kernels::ConvActivation::none ? 2 : 1;
+    const auto activation = !g->has_activation() ? kernels::ConvActivation::none
+                            : g->relu6           ? kernels::ConvActivation::relu6
+                                                 : kernels::ConvActivation::relu;
+    const auto& conv = dynamic_cast<const Conv2d&>(*children[i].second);
+    const auto& bn = dynamic_cast<const BatchNorm2d&>(*children[g->batch_norm].second);
+    module.replace_child(i, std::make_shared<FusedConv2d>(conv, bn.eval_affine(), activation));
+    module.replace_child(g->batch_norm, std::make_shared<Identity>());
+    if (g->has_activation()) module.replace_child(g->activation, std::make_shared<Identity>());
+    i = g->last;
     ++fused;
   }
   return fused;

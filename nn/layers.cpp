@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "nn/init.hpp"
+#include "nn/sync_batch_norm.hpp"
 
 namespace intrain::nn {
 
@@ -98,6 +99,8 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   INTRAIN_CHECK(x.dim() == 4, "BatchNorm2d: expects [N, C, H, W], got ", shape_str(x.shape()));
   const bool batch_statistics = is_training() && !frozen_stats;
   if (batch_statistics) ++num_batches_tracked.data<int32_t>()[0];
+  if (batch_statistics && statistics_reducer)
+    return sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, statistics_reducer);
   return batch_norm(x, weight, bias, running_mean, running_var, batch_statistics, momentum, eps);
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/generator.hpp"
 #include "core/ops.hpp"
+#include "nn/cross_process.hpp"
 #include "nn/module.hpp"
 
 namespace intrain::nn {
@@ -63,6 +64,10 @@ class BatchNorm2d : public Module {
   // Frozen statistics: normalize with the running statistics and stop updating them even
   // in training mode (quantization-aware training freezes BN after some epochs).
   bool frozen_stats = false;
+  // Data parallelism with synchronized statistics (--sync-bn): batch statistics over all
+  // processes' shares of the batch, reduced by this (nn/sync_batch_norm.hpp); null (the
+  // default): this process's batch alone.
+  std::shared_ptr<CrossProcessReducer> statistics_reducer;
 };
 
 class ReLU : public Module {

@@ -3,28 +3,22 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "quant/quantizer.hpp"
 
 namespace intrain::quant {
 
 const char* algorithm_name(Algorithm a) {
-  switch (a) {
-    case Algorithm::minmax: return "minmax";
-    case Algorithm::pact: return "pact";
-    case Algorithm::lsq: return "lsq";
-    case Algorithm::sat: return "sat";
-  }
-  return "?";
+  const QuantizerRegistry& registry = quantizer_registry();
+  return registry.contains(a.name()) ? registry.key(a.name()).c_str() : "unregistered";
 }
 
 Algorithm parse_algorithm(const std::string& name) {
-  if (name == "minmax") return Algorithm::minmax;
-  if (name == "pact") return Algorithm::pact;
-  if (name == "lsq") return Algorithm::lsq;
-  if (name == "sat") return Algorithm::sat;
-  throw Error("unknown quantization algorithm '" + name + "' (known: minmax, pact, lsq, sat)");
+  quantizer_registry().at(name);  // throws listing the registered names
+  return Algorithm(name);
 }
 
 void QuantConfig::validate() const {
+  parse_algorithm(algorithm.name());
   INTRAIN_CHECK(weight_bits >= 2 && weight_bits <= 8, "quantization config: weight bits must be in 2..8, got ", weight_bits);
   INTRAIN_CHECK(activation_bits == 0 || (activation_bits >= 2 && activation_bits <= 8),
                 "quantization config: activation bits must be 0 (float) or in 2..8, got ", activation_bits);

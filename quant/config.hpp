@@ -6,7 +6,23 @@
 
 namespace intrain::quant {
 
-enum class Algorithm { minmax, pact, lsq, sat };
+// A quantization algorithm by its registered name (quant/quantizer.hpp: a new algorithm is
+// one file and one registration, not a new enumerator). The constants name the built-in ones.
+class Algorithm {
+ public:
+  Algorithm() : name_("minmax") {}
+  explicit Algorithm(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const { return name_; }
+  friend bool operator==(const Algorithm&, const Algorithm&) = default;
+  static const Algorithm minmax, pact, lsq, sat;
+
+ private:
+  std::string name_;
+};
+inline const Algorithm Algorithm::minmax{"minmax"};
+inline const Algorithm Algorithm::pact{"pact"};
+inline const Algorithm Algorithm::lsq{"lsq"};
+inline const Algorithm Algorithm::sat{"sat"};
 
 // Layers whose dotted name matches `pattern` ('*' matches any run of characters) get these
 // bit widths; 0 leaves the default. Every pattern must match at least one layer.
@@ -29,12 +45,14 @@ struct QuantConfig {
   // prepare repeats the replacement, so a reloaded checkpoint computes what was calibrated.
   bool cle_relu6_to_relu = false;
 
-  void validate() const;  // throws Error on bits outside 1..8, unknown names
+  void validate() const;  // throws Error on bits outside 1..8, unknown names (listing the registered ones)
   std::string to_json() const;
   static QuantConfig from_json(const std::string& text);
 };
 
+// The registered spelling of `a` (a pointer that stays valid), or "unregistered".
 const char* algorithm_name(Algorithm a);
+// Throws Error listing the registered algorithms when `name` is not one of them.
 Algorithm parse_algorithm(const std::string& name);
 // w8a8 (per-channel weights, affine activations), w8a8_pow2 (per-tensor symmetric
 // power-of-two), w4a4, w4a8, w4 (weights only), w2a2.

@@ -4,7 +4,7 @@
 
 #include "core/autograd.hpp"
 #include "int8/requantize.hpp"
-#include "quant/fake_quant.hpp"
+#include "nn/structure.hpp"
 #include "quant/modules.hpp"
 #include "quant/quant_math.hpp"
 
@@ -28,43 +28,16 @@ struct ActivationState {
   Shape shape;  // per example
 };
 
-// Integer weight codes and per-channel scales for a quantized layer's weight as its
-// quantizer sees it (BN-scaled when folding).
-struct IntWeights {
-  Tensor codes;               // i8, same shape as the weight
-  std::vector<float> scales;  // per output channel
-};
-
-IntWeights integer_weights(const WeightQuantizer& q, const Tensor& effective_weight, const std::string& name) {
-  NoGradGuard no_grad;
-  const int64_t out = effective_weight.size(0);
-  QuantScheme per_channel = q.scheme();
-  per_channel.axis = 0;
-  Tensor w = effective_weight.detach().contiguous();
-  QuantParams params;
-  if (q.scale_free()) {
-    // SAT/DoReFa: w_q = (2k − L)/L on L = 2^b − 1 levels, so the codes are the odd integers
-    // 2k − L and the scale 1/L, times SAT's adjustment for layers without batch norm.
-    const int levels = (1 << q.bits()) - 1;
-    INTRAIN_CHECK(levels <= 127, "convert: layer '", name, "' has ", q.bits(), "-bit SAT weights, whose codes ",
-                  "need more than int8; at most 7 bits are supported");
-    Tensor codes = round_ste(mul(dorefa_weight(w, q.bits()), static_cast<float>(levels)));
-    const float scale = q.sat_scale_factor(w) / static_cast<float>(levels);
-    return {codes.to(DType::i8), std::vector<float>(static_cast<size_t>(out), scale)};
-  }
-  if (q.step().defined()) {
-    params = {q.step().detach().contiguous().reshape({-1}), Tensor::zeros({q.step().numel()}, DType::i32)};
-    if (params.scale.numel() == 1) params.scale = Tensor::full({out}, params.scale.item());
-    params.zero_point = Tensor::zeros({out}, DType::i32);
-  } else {
-    params = q.params_for(w);
-    if (params.scale.numel() == 1) {
-      params.scale = Tensor::full({out}, params.scale.item());
-      params.zero_point = Tensor::zeros({out}, DType::i32);
-    }
-  }
-  INTRAIN_CHECK(q.bits() <= 8, "convert: layer '", name, "' has ", q.bits(), "-bit weights; at most 8 are supported");
-  return {quantize(w, params, per_channel).to(DType::i8), params.scale.to_vector<float>()};
+// The roles of a prepared model's modules, for the structure matcher: the quantized twins
+// stand where their float layers stood. A float ReLU is no role: it has no integer twin.
+nn::LayerRole quantized_role(const nn::Module& m) {
+  if (dynamic_cast<const QuantConv2d*>(&m)) return nn::LayerRole::conv;
+  if (dynamic_cast<const QuantLinear*>(&m)) return nn::LayerRole::linear;
+  if (dynamic_cast<const QuantBatchNorm*>(&m) || dynamic_cast<const nn::BatchNorm2d*>(&m)) return nn::LayerRole::batch_norm;
+  if (auto* act = dynamic_cast<const QuantAct*>(&m)) return act->is_relu6() ? nn::LayerRole::relu6 : nn::LayerRole::relu;
+  if (dynamic_cast<const nn::Dropout*>(&m) || dynamic_cast<const nn::Identity*>(&m)) return nn::LayerRole::passthrough;
+  if (dynamic_cast<const QuantResidual*>(&m)) return nn::LayerRole::residual;
+  return nn::LayerRole::other;
 }
 
 class Converter {
@@ -87,6 +60,7 @@ class Converter {
     for (size_t i = 0; i < children.size(); ++i) {
       const std::string name = nn::join_path(prefix, children[i].first);
       nn::Module* m = children[i].second.get();
+      const size_t emitted = program_.ops.size();
       if (dynamic_cast<nn::Identity*>(m) || dynamic_cast<nn::Dropout*>(m)) continue;
       if (dynamic_cast<nn::BatchNorm2d*>(m) || dynamic_cast<QuantAct*>(m) || dynamic_cast<QuantBatchNorm*>(m))
         fail(name, *m, "is not preceded by a quantized conv or linear layer");
@@ -104,6 +78,12 @@ class Converter {
         i = emit_weight_layer(children, i, name, tail);
       } else {
         fail(name, *m, "has no integer equivalent (quantize the model with prepare_qat or prepare_ptq first)");
+      }
+      // The op's output is the last consumed module's (for int8 debugging against float);
+      // a nested sequence's ops have theirs, a residual's save and swap none.
+      if (program_.ops.size() > emitted && program_.ops.back().layer.empty()) {
+        program_.ops.back().layer = nn::join_path(prefix, children[i].first);
+        if (!program_.ops.back().output_scale.defined()) program_.ops.back().activation_scale = act_.scale;
       }
     }
   }
@@ -167,11 +147,14 @@ class Converter {
     const WeightQuantizer& wq = conv ? conv->weight_quantizer() : fc->weight_quantizer();
     op.weight_bits = wq.bits();
     Tensor bias = conv ? conv->bias : fc->bias;
-    IntWeights w = integer_weights(wq, conv ? conv->effective_weight() : fc->weight, name);
+    // The quantizer exports its own codes (BN-scaled when folding): the converter never
+    // re-derives an algorithm's arithmetic.
+    IntegerWeights w = wq.export_codes(conv ? conv->effective_weight() : fc->weight, name);
     const int64_t out = w.codes.size(0);
     std::vector<float> float_bias(static_cast<size_t>(out), 0.0f);
     if (bias.defined()) float_bias = bias.to_vector<float>();
-    size_t next = i + 1;
+    // The layer's group (nn/structure.hpp): its batch norm and activation, past dropout.
+    const nn::LayerGroup group = *nn::match_group(children, i, quantized_role);
     ActivationQuantizer* bn_output = nullptr;  // the output quantizer of a batch norm without activation
     if (conv) {
       INTRAIN_CHECK(act_.shape.size() == 3, "convert: layer '", name, "' expects an image input");
@@ -187,21 +170,20 @@ class Converter {
                       (act_.shape[2] + 2 * op.padding - op.kernel) / op.stride + 1};
       // A following batch norm folds in: y = f·conv + (β − f·μ) with f = γ/σ; a folding
       // quantizer already scaled the weight by f, so only the bias changes (b → f·b + β − f·μ).
-      if (next < children.size()) {
-        auto* qbn = dynamic_cast<QuantBatchNorm*>(children[next].second.get());
+      if (group.has_batch_norm()) {
+        nn::Module* bn_module = children[group.batch_norm].second.get();
+        auto* qbn = dynamic_cast<QuantBatchNorm*>(bn_module);
         bn_output = qbn ? &qbn->quantizer() : nullptr;
-        if (auto* bn = qbn ? &qbn->bn() : dynamic_cast<nn::BatchNorm2d*>(children[next].second.get())) {
-          const nn::BatchNorm2d::Affine bn_affine = bn->eval_affine();
-          for (int64_t c = 0; c < out; ++c) {
-            const auto k = static_cast<size_t>(c);
-            const float f = bn_affine.scale[k];
-            float_bias[k] = f * float_bias[k] + bn_affine.shift[k];
-            if (wq.scale_free()) w.scales[k] *= f;  // SAT: the BN scale goes into the weight scale
-          }
-          ++next;
+        const nn::BatchNorm2d& bn = qbn ? qbn->bn() : dynamic_cast<const nn::BatchNorm2d&>(*bn_module);
+        const nn::BatchNorm2d::Affine bn_affine = bn.eval_affine();
+        for (int64_t c = 0; c < out; ++c) {
+          const auto k = static_cast<size_t>(c);
+          const float f = bn_affine.scale[k];
+          float_bias[k] = f * float_bias[k] + bn_affine.shift[k];
+          if (wq.scale_free()) w.scales[k] *= f;  // SAT: the BN scale goes into the weight scale
         }
       }
-      if (wq.scale_free() == false && conv->folds_batch_norm() && next == i + 1)
+      if (wq.scale_free() == false && conv->folds_batch_norm() && !group.has_batch_norm())
         fail("folds a batch norm that does not follow it");
     } else {
       INTRAIN_CHECK(act_.shape.size() == 1, "convert: layer '", name, "' needs a flattened input, got ",
@@ -215,9 +197,10 @@ class Converter {
     for (int64_t c = 0; c < out; ++c)
       pb[c] = static_cast<int32_t>(std::llround(float_bias[static_cast<size_t>(c)] / (act_.scale * w.scales[static_cast<size_t>(c)])));
     op.bias = bias_codes;
-    // Skip dropout; then a quantized activation sets the output codes, or the layer is last.
-    while (next < children.size() && dynamic_cast<nn::Dropout*>(children[next].second.get())) ++next;
-    QuantAct* qa = !bn_output && next < children.size() ? dynamic_cast<QuantAct*>(children[next].second.get()) : nullptr;
+    // A quantized activation (or the batch norm's own quantizer) sets the output codes, or
+    // the layer is the last.
+    QuantAct* qa = group.has_activation() ? dynamic_cast<QuantAct*>(children[group.activation].second.get()) : nullptr;
+    if (qa && bn_output) fail("its batch norm quantizes its output, and an activation follows as well");
     if (qa || bn_output) {
       const ActivationQuantizer& aq = qa ? qa->quantizer() : *bn_output;
       const QuantParams p = aq.params();
@@ -235,15 +218,17 @@ class Converter {
       if (qa && qa->is_relu6())
         op.clamp_max = std::min(op.clamp_max, out_zp + static_cast<int32_t>(std::floor(6.0f / out_scale)));
       act_ = {out_scale, out_zp, op.out_shape};
-      last = qa ? next : next - 1;
+      last = group.last;
     } else {
+      size_t next = group.last + 1;
+      while (next < children.size() && quantized_role(*children[next].second) == nn::LayerRole::passthrough) ++next;
       if (!tail || next < children.size())
         fail("its output is not quantized by an activation and it is not the last layer");
       // The logits: acc · s_in·s_w[c] (+ the bias, already in acc).
       Tensor scale = Tensor::empty({out});
       for (int64_t c = 0; c < out; ++c) scale.data<float>()[c] = act_.scale * w.scales[static_cast<size_t>(c)];
       op.output_scale = scale;
-      last = next - 1;
+      last = group.last;
     }
     program_.ops.push_back(op);
     return last;

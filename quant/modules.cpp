@@ -9,119 +9,42 @@
 
 namespace intrain::quant {
 
-namespace {
-
-QuantScheme activation_scheme(Algorithm algorithm, int bits, bool non_negative) {
-  if (non_negative) return QuantScheme::activation_unsigned(bits);
-  // LSQ needs a zero point of 0: signed symmetric for signed inputs; others are affine.
-  if (algorithm == Algorithm::lsq) return QuantScheme{bits, true, true, -1, false, false};
-  return QuantScheme::activation_affine(bits);
-}
-
-// PACT clips at 0, so it only serves non-negative activations; a signed network input
-// falls back to min-max.
-Algorithm effective_algorithm(Algorithm a, bool non_negative) {
-  if ((a == Algorithm::pact || a == Algorithm::sat) && !non_negative) return Algorithm::minmax;
-  if (a == Algorithm::sat) return Algorithm::pact;  // SAT quantizes activations with PACT
-  return a;
-}
-
-}  // namespace
-
 // ---- ActivationQuantizer ---------------------------------------------------------------
 
 ActivationQuantizer::ActivationQuantizer(Algorithm algorithm, int bits, bool non_negative, const std::string& observer)
-    : algorithm_(effective_algorithm(algorithm, non_negative)), bits_(bits),
-      scheme_(activation_scheme(effective_algorithm(algorithm, non_negative), bits, non_negative)),
-      observer_name_(observer) {
+    : ActivationQuantizer(make_activation_quantizer(algorithm.name(), {bits, non_negative, observer})) {}
+
+ActivationQuantizer::ActivationQuantizer(std::unique_ptr<ActivationQuantizerImpl> impl)
+    : impl_(std::move(impl)), scheme_(impl_->scheme()) {
   scheme_.validate("ActivationQuantizer");
-  min_ = register_buffer("min", Tensor::zeros({1}));
-  max_ = register_buffer("max", Tensor::zeros({1}));
-  initialized_ = register_buffer("initialized", Tensor::zeros({}, DType::i32));
-  if (algorithm_ == Algorithm::pact) alpha_ = register_parameter("alpha", Tensor::full({1}, 1.0));
-  if (algorithm_ == Algorithm::lsq) step_ = register_parameter("step", Tensor::full({1}, 1.0));
+  range_.min = register_buffer("min", Tensor::zeros({1}));
+  range_.max = register_buffer("max", Tensor::zeros({1}));
+  range_.initialized = register_buffer("initialized", Tensor::zeros({}, DType::i32));
+  impl_->attach([this](const std::string& name, Tensor value) { return register_parameter(name, std::move(value)); });
 }
 
-std::string ActivationQuantizer::extra_repr() const {
-  return std::string(algorithm_name(algorithm_)) + ", " + scheme_.to_string();
-}
+std::string ActivationQuantizer::extra_repr() const { return impl_->name() + ", " + scheme_.to_string(); }
 
-void ActivationQuantizer::start_calibration() { calibration_ = make_observer(observer_name_, scheme_); }
+void ActivationQuantizer::start_calibration() { impl_->start_calibration(); }
 
-void ActivationQuantizer::freeze() {
-  INTRAIN_CHECK(calibration_ && calibration_->has_data(), "ActivationQuantizer::freeze: nothing was observed; ",
-                "run calibration batches through the model first");
-  auto [lo, hi] = calibration_->range();
-  min_.data<float>()[0] = lo.item();
-  max_.data<float>()[0] = hi.item();
-  initialized_.data<int32_t>()[0] = 1;
-  calibration_.reset();
-}
+void ActivationQuantizer::freeze() { impl_->freeze(range_); }
 
-void ActivationQuantizer::initialize_from(const Tensor& x) {
-  NoGradGuard no_grad;
-  switch (algorithm_) {
-    case Algorithm::pact:
-      // Start the clip at the largest activation seen in the first batch.
-      alpha_.data<float>()[0] = std::max(max(x).item(), 1e-3f);
-      break;
-    case Algorithm::lsq:
-      // Esser et al.: s = 2·mean|x| / sqrt(qmax).
-      step_.data<float>()[0] = std::max(2.0f * mean(abs(x)).item() / std::sqrt(static_cast<float>(scheme_.qmax())), 1e-6f);
-      break;
-    default: {
-      MinMaxObserver first;
-      first.observe(x);
-      auto [lo, hi] = first.range();
-      min_.data<float>()[0] = lo.item();
-      max_.data<float>()[0] = hi.item();
-    }
-  }
-  initialized_.data<int32_t>()[0] = 1;
-}
-
-QuantParams ActivationQuantizer::params() const {
-  switch (algorithm_) {
-    case Algorithm::pact:
-      return {Tensor::full({1}, alpha_.item() / static_cast<float>((1 << bits_) - 1)), Tensor::zeros({1}, DType::i32)};
-    case Algorithm::lsq:
-      return {Tensor::full({1}, step_.item()), Tensor::zeros({1}, DType::i32)};
-    default:
-      return choose_qparams(min_, max_, scheme_);
-  }
-}
+QuantParams ActivationQuantizer::params() const { return impl_->params(range_); }
 
 Tensor ActivationQuantizer::forward(const Tensor& x) {
-  if (calibration_) {
-    calibration_->observe(x.detach());
+  if (impl_->calibrating()) {
+    impl_->observe(x.detach());
     return x;
   }
-  const bool ready = initialized_.item<int32_t>() != 0;
+  const bool ready = range_.ready();
   if (!ready) {
     INTRAIN_CHECK(is_training(), "ActivationQuantizer: no range yet; calibrate (PTQ) or train (QAT) before evaluating");
-    initialize_from(x.detach());
+    NoGradGuard no_grad;
+    impl_->initialize(x.detach(), range_);
+    range_.initialized.data<int32_t>()[0] = 1;
   }
-  switch (algorithm_) {
-    case Algorithm::pact:
-      return pact(x, alpha_, bits_);
-    case Algorithm::lsq: {
-      const int64_t per_example = x.numel() / std::max<int64_t>(1, x.size(0));
-      const float grad_scale = 1.0f / std::sqrt(static_cast<float>(per_example) * static_cast<float>(scheme_.qmax()));
-      return lsq_quantize(x, step_, scheme_, grad_scale);
-    }
-    default:
-      if (is_training() && ready) {
-        // Moving-average min-max, as PyTorch's QAT observers: m ← m + 0.01·(batch − m).
-        MinMaxObserver batch;
-        batch.observe(x.detach());
-        auto [lo, hi] = batch.range();
-        float* mn = min_.data<float>();
-        float* mx = max_.data<float>();
-        mn[0] += 0.01f * (lo.item() - mn[0]);
-        mx[0] += 0.01f * (hi.item() - mx[0]);
-      }
-      return fake_quantize(x, params(), scheme_);
-  }
+  // The batch that set the range does not move it again.
+  return impl_->forward(x, is_training() && ready, range_);
 }
 
 // ---- QuantAct ------------------------------------------------------------------------------
@@ -132,7 +55,7 @@ QuantAct::QuantAct(bool relu6, std::shared_ptr<ActivationQuantizer> quantizer)
 }
 
 Tensor QuantAct::forward(const Tensor& x) {
-  if (quantizer_->algorithm() == Algorithm::pact) return (*quantizer_)(x);  // PACT's clip is the activation
+  if (quantizer_->replaces_relu()) return (*quantizer_)(x);  // PACT's clip is the activation
   return (*quantizer_)(relu6_ ? relu6(x) : relu(x));
 }
 
@@ -185,59 +108,11 @@ Tensor QuantResidual::forward(const Tensor& x) {
 
 WeightQuantizer::WeightQuantizer(Algorithm algorithm, int bits, bool per_channel, bool power_of_two, bool sat_quantize,
                                  bool followed_by_bn)
-    : algorithm_(algorithm), bits_(bits), sat_quantize_(sat_quantize), followed_by_bn_(followed_by_bn) {
-  scheme_ = per_channel ? QuantScheme::weight_per_channel(bits) : QuantScheme::weight_per_tensor(bits);
-  scheme_.power_of_two = power_of_two;
-  scheme_.validate("WeightQuantizer");
-}
+    : WeightQuantizer(std::shared_ptr<WeightQuantizerImpl>(make_weight_quantizer(
+          algorithm.name(), {bits, per_channel, power_of_two, sat_quantize, followed_by_bn}))) {}
 
-Tensor WeightQuantizer::make_step(const Tensor& w) const {
-  if (algorithm_ != Algorithm::lsq) return Tensor();
-  NoGradGuard no_grad;
-  const int64_t channels = scheme_.per_channel() ? w.size(0) : 1;
-  Tensor flat = abs(w.detach()).reshape({channels, -1});
-  Tensor step = mul(mean(flat, {1}), 2.0f / std::sqrt(static_cast<float>(scheme_.qmax())));
-  return clamp(step, 1e-8f, 1e8f).detach();
-}
-
-QuantParams WeightQuantizer::params_for(const Tensor& w) const {
-  Tensor wd = w.detach();
-  std::pair<Tensor, Tensor> range;
-  if (scheme_.per_channel()) {
-    PerChannelMinMaxObserver observer(0);
-    observer.observe(wd);
-    range = observer.range();
-  } else {
-    MinMaxObserver observer;
-    observer.observe(wd);
-    range = observer.range();
-  }
-  return choose_qparams(range.first, range.second, scheme_);
-}
-
-float WeightQuantizer::sat_scale_factor(const Tensor& w) const {
-  if (followed_by_bn_) return 1.0f;
-  NoGradGuard no_grad;
-  Tensor q = dorefa_weight(w.detach(), bits_, sat_quantize_);
-  Tensor centered = sub(q, mean(q));
-  const float n = static_cast<float>(q.size(0));
-  return 1.0f / std::sqrt(mean(mul(centered, centered)).item() * n + 1e-12f);
-}
-
-Tensor WeightQuantizer::apply(const Tensor& w) const {
-  switch (algorithm_) {
-    case Algorithm::lsq: {
-      const float per_step = static_cast<float>(w.numel() / step_.numel());
-      return lsq_quantize(w, step_, scheme_, 1.0f / std::sqrt(per_step * static_cast<float>(scheme_.qmax())));
-    }
-    case Algorithm::sat: {
-      Tensor q = dorefa_weight(w, bits_, sat_quantize_);
-      return followed_by_bn_ ? q : sat_scale_adjust(q);
-    }
-    default:
-      // Symmetric min-max on the current weight: per output channel, or per tensor.
-      return fake_quantize(w, params_for(w), scheme_);
-  }
+WeightQuantizer::WeightQuantizer(std::shared_ptr<WeightQuantizerImpl> impl) : impl_(std::move(impl)) {
+  impl_->scheme().validate("WeightQuantizer");
 }
 
 // ---- QuantConv2d ---------------------------------------------------------------------------
@@ -249,8 +124,8 @@ QuantConv2d::QuantConv2d(const nn::Conv2d& conv, WeightQuantizer weights, std::s
   weight = register_parameter("weight", conv.weight);
   if (conv.bias.defined()) bias = register_parameter("bias", conv.bias);
   if (input_quantizer_) register_module("input_quant", input_quantizer_);
-  Tensor step = quantizer_.make_step(effective_weight());
-  if (step.defined()) quantizer_.set_step(register_parameter("weight_step", step));
+  quantizer_.attach([this](const std::string& n, Tensor v) { return register_parameter(n, std::move(v)); },
+                    effective_weight());
 }
 
 std::string QuantConv2d::extra_repr() const {
@@ -331,8 +206,7 @@ QuantLinear::QuantLinear(const nn::Linear& linear, WeightQuantizer weights, std:
   weight = register_parameter("weight", linear.weight);
   if (linear.bias.defined()) bias = register_parameter("bias", linear.bias);
   if (input_quantizer_) register_module("input_quant", input_quantizer_);
-  Tensor step = quantizer_.make_step(weight);
-  if (step.defined()) quantizer_.set_step(register_parameter("weight_step", step));
+  quantizer_.attach([this](const std::string& n, Tensor v) { return register_parameter(n, std::move(v)); }, weight);
 }
 
 std::string QuantLinear::extra_repr() const { return float_repr_ + ", w:" + quantizer_.scheme().to_string(); }

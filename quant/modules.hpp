@@ -6,39 +6,41 @@
 #include "nn/layers.hpp"
 #include "quant/config.hpp"
 #include "quant/observer.hpp"
+#include "quant/quantizer.hpp"
 #include "quant/scheme.hpp"
 
 namespace intrain::quant {
 
-// Quantizes activations (or the network input) by the configured algorithm. Its range
-// lives in buffers ("min", "max") or parameters ("alpha" for PACT, "step" for LSQ), so a
-// checkpoint carries everything evaluation needs.
+// Quantizes activations (or the network input) with a registered algorithm's activation
+// quantizer (quant/quantizer.hpp). Its range lives in buffers ("min", "max", "initialized")
+// and the algorithm's parameters ("alpha" for PACT, "step" for LSQ), so a checkpoint carries
+// everything evaluation needs.
 class ActivationQuantizer : public nn::Module {
  public:
   // `non_negative`: the input is the output of a ReLU (unsigned levels from 0).
   ActivationQuantizer(Algorithm algorithm, int bits, bool non_negative, const std::string& observer);
+  explicit ActivationQuantizer(std::unique_ptr<ActivationQuantizerImpl> impl);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "ActivationQuantizer"; }
   std::string extra_repr() const override;
 
   // PTQ: while calibrating, values are observed and passed through unchanged; freeze()
-  // then fixes the range from the observer.
+  // then fixes the range from the observer. Only calibrating quantizers (prepare_ptq) can.
   void start_calibration();
   void freeze();
   QuantScheme scheme() const { return scheme_; }
-  QuantParams params() const;  // current scale / zero point (minmax, PTQ and LSQ; PACT maps α)
-  int bits() const { return bits_; }
-  Algorithm algorithm() const { return algorithm_; }
+  QuantParams params() const;  // the scale / zero point the integer program uses
+  int bits() const { return scheme_.bits; }
+  // The algorithm that quantizes (PACT on a signed input is min-max's, SAT's activations PACT's).
+  Algorithm algorithm() const { return Algorithm(impl_->name()); }
+  const ActivationQuantizerImpl& impl() const { return *impl_; }
+  // The quantizer clips at 0 itself (PACT): a ReLU before it is redundant.
+  bool replaces_relu() const { return impl_->replaces_relu(); }
 
  private:
-  void initialize_from(const Tensor& x);
-  Algorithm algorithm_;
-  int bits_;
+  std::unique_ptr<ActivationQuantizerImpl> impl_;
   QuantScheme scheme_;
-  std::string observer_name_;
-  std::unique_ptr<Observer> calibration_;
-  Tensor min_, max_, initialized_;  // buffers
-  Tensor alpha_, step_;             // parameters of PACT / LSQ
+  RangeState range_;  // the buffers
 };
 
 // A ReLU or ReLU6 followed by its activation quantizer (PACT replaces the ReLU: its clip
@@ -110,35 +112,34 @@ class QuantResidual : public nn::Module {
   Activation activation_;
 };
 
-// Quantizes a layer's weight by the configured algorithm.
+// Quantizes a layer's weight with a registered algorithm's weight quantizer
+// (quant/quantizer.hpp). Copies share the algorithm object (and so its learned state).
 class WeightQuantizer {
  public:
   WeightQuantizer(Algorithm algorithm, int bits, bool per_channel, bool power_of_two, bool sat_quantize,
                   bool followed_by_bn);
-  Tensor apply(const Tensor& w) const;
-  // LSQ's learnable step, one per output channel, initialized from the weight (paper:
-  // 2·mean|w| / sqrt(qmax)). Undefined for other algorithms.
-  Tensor make_step(const Tensor& w) const;
-  void set_step(Tensor step) { step_ = std::move(step); }
-  QuantScheme scheme() const { return scheme_; }
-  int bits() const { return bits_; }
+  explicit WeightQuantizer(std::shared_ptr<WeightQuantizerImpl> impl);
+  Tensor apply(const Tensor& w) const { return impl_->forward(w); }
+  QuantScheme scheme() const { return impl_->scheme(); }
+  int bits() const { return impl_->scheme().bits; }
+  Algorithm algorithm() const { return Algorithm(impl_->name()); }
+  const WeightQuantizerImpl& impl() const { return *impl_; }
+  // Registers the algorithm's learnable tensors (LSQ's "weight_step") under the layer.
+  void attach(const RegisterParameter& add, const Tensor& effective_weight) { impl_->attach(add, effective_weight); }
   // DoReFa/SAT weights are normalized (in [−1, 1] whatever the input's scale), so scaling
   // the input by the BN factor before quantizing does not carry through: the BN that
   // follows absorbs a per-channel scale at conversion instead.
-  bool scale_free() const { return algorithm_ == Algorithm::sat; }
+  bool scale_free() const { return impl_->scale_free(); }
   // LSQ's step (undefined for other algorithms).
-  const Tensor& step() const { return step_; }
-  // Min-max parameters for the current weight (min-max and PACT weights).
-  QuantParams params_for(const Tensor& w) const;
-  // SAT's output scale 1/sqrt(n·Var(w_q)) for layers without batch norm, else 1.
-  float sat_scale_factor(const Tensor& w) const;
+  Tensor step() const { return impl_->step(); }
+  // Min-max parameters for the current weight (the grid min-max and PACT weights round onto).
+  QuantParams params_for(const Tensor& w) const { return minmax_weight_params(w, scheme()); }
+  // The integer codes and per-channel scales of `w` (the effective weight): what the
+  // converter stores. `layer` names errors.
+  IntegerWeights export_codes(const Tensor& w, const std::string& layer) const { return impl_->export_codes(w, layer); }
 
  private:
-  Algorithm algorithm_;
-  int bits_;
-  QuantScheme scheme_;
-  bool sat_quantize_, followed_by_bn_;
-  Tensor step_;
+  std::shared_ptr<WeightQuantizerImpl> impl_;
 };
 
 // Conv2d with fake-quantized weights; folds a following BatchNorm2d the way PyTorch's

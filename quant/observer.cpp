@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "quant/quant_math.hpp"
 
@@ -27,7 +28,39 @@ std::pair<Tensor, Tensor> scalar_range(float lo, float hi) {
   return {Tensor::full({1}, lo), Tensor::full({1}, hi)};
 }
 
+// The reducer of the innermost ObserverReductionScope on this thread (null: none).
+thread_local std::shared_ptr<nn::CrossProcessReducer> t_reducer;
+
+// Element-wise minima of `lo` and maxima of `hi` over the processes, in one reduction
+// (a minimum is the negated maximum of the negations; floats round-trip through doubles).
+void reduce_ranges(float* lo, float* hi, size_t n) {
+  if (!t_reducer) return;
+  std::vector<double> v(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    v[i] = -static_cast<double>(lo[i]);
+    v[n + i] = hi[i];
+  }
+  t_reducer->max(v.data(), static_cast<int64_t>(v.size()), "observer range reduction");
+  for (size_t i = 0; i < n; ++i) {
+    lo[i] = static_cast<float>(-v[i]);
+    hi[i] = static_cast<float>(v[n + i]);
+  }
+}
+
+std::pair<float, float> global_min_max_of(const Tensor& x) {
+  auto [lo, hi] = min_max_of(x);
+  reduce_ranges(&lo, &hi, 1);
+  return {lo, hi};
+}
+
 }  // namespace
+
+ObserverReductionScope::ObserverReductionScope(std::shared_ptr<nn::CrossProcessReducer> reducer)
+    : previous_(std::move(t_reducer)) {
+  t_reducer = std::move(reducer);
+}
+
+ObserverReductionScope::~ObserverReductionScope() { t_reducer = std::move(previous_); }
 
 QuantParams Observer::params(const QuantScheme& scheme) const {
   INTRAIN_CHECK(seen_, "observer: no data observed yet; run calibration batches first");
@@ -36,7 +69,7 @@ QuantParams Observer::params(const QuantScheme& scheme) const {
 }
 
 void MinMaxObserver::observe(const Tensor& x) {
-  auto [lo, hi] = min_max_of(x);
+  auto [lo, hi] = global_min_max_of(x);
   min_ = seen_ ? std::min(min_, lo) : lo;
   max_ = seen_ ? std::max(max_, hi) : hi;
   seen_ = true;
@@ -44,7 +77,7 @@ void MinMaxObserver::observe(const Tensor& x) {
 std::pair<Tensor, Tensor> MinMaxObserver::range() const { return scalar_range(min_, max_); }
 
 void MovingAverageMinMaxObserver::observe(const Tensor& x) {
-  auto [lo, hi] = min_max_of(x);
+  auto [lo, hi] = global_min_max_of(x);
   min_ = seen_ ? min_ + c_ * (lo - min_) : lo;
   max_ = seen_ ? max_ + c_ * (hi - max_) : hi;
   seen_ = true;
@@ -58,17 +91,26 @@ void PerChannelMinMaxObserver::observe(const Tensor& x_in) {
   const int64_t channels = x.size(axis_);
   int64_t inner = 1;
   for (int64_t d = axis_ + 1; d < x.dim(); ++d) inner *= x.size(d);
-  if (!seen_) {
-    min_.assign(static_cast<size_t>(channels), std::numeric_limits<float>::infinity());
-    max_.assign(static_cast<size_t>(channels), -std::numeric_limits<float>::infinity());
-  }
-  INTRAIN_CHECK(static_cast<int64_t>(min_.size()) == channels, "PerChannelMinMaxObserver: ", channels,
+  INTRAIN_CHECK(!seen_ || static_cast<int64_t>(min_.size()) == channels, "PerChannelMinMaxObserver: ", channels,
                 " channels now, ", min_.size(), " before");
+  // The batch's own range first, so that one reduction merges it over the processes.
+  std::vector<float> lo(static_cast<size_t>(channels), std::numeric_limits<float>::infinity());
+  std::vector<float> hi(static_cast<size_t>(channels), -std::numeric_limits<float>::infinity());
   const float* p = x.data<float>();
   for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
     const auto c = static_cast<size_t>((i / inner) % channels);
-    min_[c] = std::min(min_[c], p[i]);
-    max_[c] = std::max(max_[c], p[i]);
+    lo[c] = std::min(lo[c], p[i]);
+    hi[c] = std::max(hi[c], p[i]);
+  }
+  reduce_ranges(lo.data(), hi.data(), lo.size());
+  if (!seen_) {
+    min_ = std::move(lo);
+    max_ = std::move(hi);
+  } else {
+    for (size_t c = 0; c < min_.size(); ++c) {
+      min_[c] = std::min(min_[c], lo[c]);
+      max_[c] = std::max(max_[c], hi[c]);
+    }
   }
   seen_ = true;
 }
@@ -86,7 +128,7 @@ HistogramObserver::HistogramObserver(HistogramMethod method, QuantScheme scheme,
 }
 
 void HistogramObserver::observe(const Tensor& x_in) {
-  auto [lo, hi] = min_max_of(x_in);
+  auto [lo, hi] = global_min_max_of(x_in);
   if (!seen_ || lo < lo_ || hi > hi_) {
     // Grow the range (always keeping 0 inside) and re-bin the old counts into it.
     const double new_lo = std::min<double>(seen_ ? lo_ : 0.0, lo), new_hi = std::max<double>(seen_ ? hi_ : 0.0, hi);
@@ -108,10 +150,15 @@ void HistogramObserver::observe(const Tensor& x_in) {
   Tensor x = x_in.contiguous();
   const float* p = x.data<float>();
   const double scale = static_cast<double>(counts_.size()) / (hi_ - lo_);
+  // This batch's counts on their own, summed over the processes (whole numbers in doubles:
+  // exact), then added: every process's histogram is the global batches'.
+  std::vector<double> batch(counts_.size(), 0.0);
   for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
     auto b = static_cast<size_t>(std::clamp((p[i] - lo_) * scale, 0.0, static_cast<double>(counts_.size() - 1)));
-    counts_[b] += 1;
+    batch[b] += 1;
   }
+  if (t_reducer) t_reducer->sum(batch.data(), static_cast<int64_t>(batch.size()), "observer histogram reduction");
+  for (size_t b = 0; b < counts_.size(); ++b) counts_[b] += batch[b];
   seen_ = true;
 }
 

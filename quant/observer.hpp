@@ -1,14 +1,36 @@
 #pragma once
 // Observers watch the values a tensor takes (calibration batches, or training steps) and
 // pick the range that quantization parameters are computed from.
+//
+// Data parallelism: while an ObserverReductionScope is alive on a thread, every observer
+// on it merges each batch it observes with the other processes' shares of that batch
+// before updating its state, so every process holds the state one process would hold
+// after observing the global batches (min-max, moving averages and histograms exactly:
+// docs/distributed.md).
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/tensor.hpp"
+#include "nn/cross_process.hpp"
 #include "quant/scheme.hpp"
 
 namespace intrain::quant {
+
+// Installs `reducer` for the observers on this thread while it lives (scopes nest; the
+// innermost wins). Every process must observe the same observers in the same order, one
+// batch each: calibration with a padded shard per process, or training steps (not
+// evaluation, whose shards may differ in length).
+class ObserverReductionScope {
+ public:
+  explicit ObserverReductionScope(std::shared_ptr<nn::CrossProcessReducer> reducer);
+  ~ObserverReductionScope();
+  ObserverReductionScope(const ObserverReductionScope&) = delete;
+  ObserverReductionScope& operator=(const ObserverReductionScope&) = delete;
+
+ private:
+  std::shared_ptr<nn::CrossProcessReducer> previous_;
+};
 
 class Observer {
  public:
@@ -59,8 +81,10 @@ class PerChannelMinMaxObserver : public Observer {
 
 enum class HistogramMethod { percentile, mse, kl };
 
-// A histogram of everything seen (2048 bins, re-binned as the range grows), from which the
-// range is chosen by
+// A histogram of everything seen (2048 bins, re-binned as the range grows). Under an
+// ObserverReductionScope the batch's range is reduced first, so every process grows and
+// re-bins alike, then each bins its own values and the counts are summed: the histogram of
+// the global batch, exactly. The range is chosen by
 //  - percentile: the [100−p, p] percentiles (p = 99.99 by default);
 //  - mse: the clipping range that minimizes the expected squared quantization error;
 //  - kl: the threshold minimizing the KL divergence between the clipped distribution and its

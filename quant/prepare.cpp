@@ -1,9 +1,11 @@
 #include "quant/prepare.hpp"
 
 #include "core/autograd.hpp"
+#include "nn/structure.hpp"
 #include "nn/summary.hpp"
 #include "quant/equalize.hpp"
 #include "quant/modules.hpp"
+#include "quant/ptq.hpp"
 
 namespace intrain::quant {
 
@@ -15,32 +17,36 @@ struct Bits {
 
 class Transformer {
  public:
-  explicit Transformer(const QuantConfig& config) : config_(config), matched_(config.overrides.size(), false) {}
+  // `activation_algorithm`: the registered algorithm whose activation quantizers to insert
+  // (the config's, or PTQ's calibrated ones).
+  Transformer(const QuantConfig& config, std::string activation_algorithm)
+      : config_(config), activation_algorithm_(std::move(activation_algorithm)), matched_(config.overrides.size(), false) {}
 
   void run(nn::Module& module, const std::string& prefix) {
     const auto children = module.children();  // a copy: we replace entries as we go
     for (size_t i = 0; i < children.size(); ++i) {
       const auto& [name, child] = children[i];
       const std::string path = nn::join_path(prefix, name);
-      if (auto* conv = dynamic_cast<nn::Conv2d*>(child.get())) {
+      const std::optional<nn::LayerGroup> group = nn::match_group(children, i);
+      if (group && group->kind == nn::LayerRole::conv) {
+        auto* conv = dynamic_cast<nn::Conv2d*>(child.get());
         std::shared_ptr<nn::BatchNorm2d> bn;
-        if (i + 1 < children.size()) bn = std::dynamic_pointer_cast<nn::BatchNorm2d>(children[i + 1].second);
+        if (group->has_batch_norm()) bn = std::dynamic_pointer_cast<nn::BatchNorm2d>(children[group->batch_norm].second);
         const Bits bits = bits_for(path);
         auto q = std::make_shared<QuantConv2d>(*conv, weight_quantizer(bits.weights, bn != nullptr), bn, input_quantizer());
         module.replace_child(i, q);
         layers_.push_back({path, "conv", bits.weights});
         // A batch norm that no activation follows gets its own output quantizer: the
         // integer program carries every activation as codes.
-        const bool activation_next = i + 2 < children.size() && (dynamic_cast<nn::ReLU*>(children[i + 2].second.get()) ||
-                                                                 dynamic_cast<nn::ReLU6*>(children[i + 2].second.get()));
-        if (bn && !activation_next && bits.activations) {
+        if (bn && !group->has_activation() && bits.activations) {
           const std::string& bn_name = children[i + 1].first;
           const std::string bn_path = nn::join_path(prefix, bn_name);
           module.replace_child(i + 1, std::make_shared<QuantBatchNorm>(bn, activation_quantizer(bits_for(bn_path), false)));
           layers_.push_back({bn_path, "activation", bits_for(bn_path).activations});
           ++i;  // the batch norm is handled
         }
-      } else if (auto* fc = dynamic_cast<nn::Linear*>(child.get())) {
+      } else if (group && group->kind == nn::LayerRole::linear) {
+        auto* fc = dynamic_cast<nn::Linear*>(child.get());
         const Bits bits = bits_for(path);
         auto q = std::make_shared<QuantLinear>(*fc, weight_quantizer(bits.weights, false), input_quantizer());
         module.replace_child(i, q);
@@ -56,22 +62,21 @@ class Transformer {
         if (bits.activations == 0) continue;
         module.replace_child(i, std::make_shared<QuantAvgPool>(child, activation_quantizer(bits, false)));
         layers_.push_back({path, "avg_pool", bits.activations});
-      } else if (auto* residual = dynamic_cast<nn::Residual*>(child.get())) {
+      } else if (group && group->kind == nn::LayerRole::residual) {
+        auto* residual = dynamic_cast<nn::Residual*>(child.get());
         run(*child, path);  // quantize the branches first, then the sum
         const Bits bits = bits_for(path);
         if (bits.activations == 0) continue;
         // A ReLU right after the addition (ResNet) joins it: one quantizer, after the ReLU.
         auto activation = QuantResidual::Activation::none;
-        if (i + 1 < children.size()) {
-          if (dynamic_cast<nn::ReLU*>(children[i + 1].second.get())) activation = QuantResidual::Activation::relu;
-          if (dynamic_cast<nn::ReLU6*>(children[i + 1].second.get())) activation = QuantResidual::Activation::relu6;
-        }
-        const bool absorbs = activation != QuantResidual::Activation::none;
+        if (group->has_activation())
+          activation = group->relu6 ? QuantResidual::Activation::relu6 : QuantResidual::Activation::relu;
+        const bool absorbs = group->has_activation();
         module.replace_child(i, std::make_shared<QuantResidual>(*residual, activation_quantizer(bits, absorbs), activation));
         layers_.push_back({path, "residual_add", bits.activations});
         if (absorbs) {
-          module.replace_child(i + 1, std::make_shared<nn::Identity>());
-          ++i;
+          module.replace_child(group->activation, std::make_shared<nn::Identity>());
+          i = group->activation;
         }
       } else {
         run(*child, path);
@@ -104,7 +109,8 @@ class Transformer {
   // After a ReLU the values are non-negative (unsigned levels from 0); pooled or summed
   // values may take either sign (affine levels).
   std::shared_ptr<ActivationQuantizer> activation_quantizer(const Bits& bits, bool non_negative) const {
-    return std::make_shared<ActivationQuantizer>(config_.algorithm, bits.activations, non_negative, config_.observer);
+    return std::make_shared<ActivationQuantizer>(
+        make_activation_quantizer(activation_algorithm_, {bits.activations, non_negative, config_.observer}));
   }
 
   WeightQuantizer weight_quantizer(int bits, bool followed_by_bn) const {
@@ -118,10 +124,11 @@ class Transformer {
     input_done_ = true;
     layers_.push_back({"input", "input", 8});
     const std::string observer = config_.algorithm == Algorithm::minmax ? "minmax" : config_.observer;
-    return std::make_shared<ActivationQuantizer>(config_.algorithm, 8, false, observer);
+    return std::make_shared<ActivationQuantizer>(make_activation_quantizer(activation_algorithm_, {8, false, observer}));
   }
 
   const QuantConfig& config_;
+  std::string activation_algorithm_;
   std::vector<bool> matched_;
   std::vector<QuantizedLayer> layers_;
   bool input_done_ = false;
@@ -133,34 +140,33 @@ void for_each_activation_quantizer(nn::Module& model, F&& f) {
     if (auto* q = dynamic_cast<ActivationQuantizer*>(m)) f(*q);
 }
 
-}  // namespace
-
-std::vector<QuantizedLayer> prepare_qat(nn::Module& model, const QuantConfig& config) {
+std::vector<QuantizedLayer> prepare(nn::Module& model, const QuantConfig& config, const std::string& activation_algorithm) {
   config.validate();
   for (auto& [name, m] : model.named_modules())
     INTRAIN_CHECK(!dynamic_cast<QuantConv2d*>(m) && !dynamic_cast<QuantLinear*>(m),
                   "prepare: the model is already quantized (layer '", name, "')");
   if (config.cle_relu6_to_relu) replace_relu6_in_equalized_pairs(model);
-  Transformer t(config);
+  Transformer t(config, activation_algorithm);
   t.run(model, "");
   return t.finish();
 }
 
+}  // namespace
+
+std::vector<QuantizedLayer> prepare_qat(nn::Module& model, const QuantConfig& config) {
+  return prepare(model, config, config.algorithm.name());
+}
+
 std::vector<QuantizedLayer> prepare_ptq(nn::Module& model, QuantConfig config) {
   config.algorithm = Algorithm::minmax;
-  auto layers = prepare_qat(model, config);
+  auto layers = prepare(model, config, kCalibratedActivations);
   for_each_activation_quantizer(model, [](ActivationQuantizer& q) { q.start_calibration(); });
   return layers;
 }
 
 void calibrate(nn::Module& model, data::DataLoader& loader, int64_t batches) {
-  INTRAIN_CHECK(batches >= 1, "calibrate: needs at least one batch");
-  model.eval();
-  NoGradGuard no_grad;
-  loader.start_epoch(0);
-  data::Batch batch;
-  for (int64_t i = 0; i < batches && loader.next(batch); ++i) model(batch.images);
-  for_each_activation_quantizer(model, [](ActivationQuantizer& q) { q.freeze(); });
+  LoaderBatches source(loader);
+  calibrate(model, source, batches);
 }
 
 int64_t correct_bias(nn::Module& model, const Tensor& batch) {

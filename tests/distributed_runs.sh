@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Data-parallel training under mpirun, on tiny data: 2 ranks with a global batch of 64 end
-# where 1 rank with a batch of 64 ends; checkpoints resume across rank counts; a bad split
+# where 1 rank with a batch of 64 ends (without batch norm, and with it under --sync-bn);
+# distributed ptq and qat agree with 1 rank; checkpoints resume across rank counts; a bad split
 # of the batch is refused; a killed or stopped rank ends the job in bounded time, naming a
 # rank, with the last checkpoint intact.
 #   tests/distributed_runs.sh build/cli/intrain
@@ -64,6 +65,51 @@ grep -q "batch 64 (32 on each of 2 ranks)" "$dir/log" || fail "the 2-rank run do
 [ "$(grep -c '^epoch 1/1' "$dir/log")" -eq 1 ] || fail "the 2-rank run's epoch summary is not printed exactly once"
 [ "$(wc -l < two/metrics.jsonl)" -eq 1 ] || fail "the 2-rank run's metrics do not hold one line"
 same_weights one/last.safetensors two/last.safetensors 1e-4 || fail "2 ranks x 32 did not reach the weights of 1 rank x 64"
+
+# --sync-bn on a model with batch norm (MobileNetV1 at a quarter width, 14 BN layers): 2
+# ranks x 32 normalize over the global 64 as 1 rank does. After one step the weights agree
+# to float rounding, where per-rank statistics put them far apart (what shows the check can
+# fail), and reducing the gradients during backward or after it (--no-overlap) gives the
+# same bits. Over 20 steps this model amplifies any change of summation order (1 rank on 1
+# thread and on 2 threads drift apart as far), so there the bound is that drift, measured.
+bn_train=(train --model mobilenet_v1 --width 0.25 --val-fraction 0 --lr 0.01 --seed 3 --no-progress --batch-size 64 --epochs 1)
+run "$intrain" "${bn_train[@]}" --max-steps 1 --out bn-one
+run "${launch[@]}" "$intrain" "${bn_train[@]}" --max-steps 1 --sync-bn --out bn-sync
+run "${launch[@]}" "$intrain" "${bn_train[@]}" --max-steps 1 --sync-bn --no-overlap --out bn-sync-after
+run "${launch[@]}" "$intrain" "${bn_train[@]}" --max-steps 1 --out bn-per-rank
+same_weights bn-one/last.safetensors bn-sync/last.safetensors 1e-4 || fail "2 ranks --sync-bn did not reach the weights of 1 rank x 64"
+same_weights bn-sync/last.safetensors bn-sync-after/last.safetensors 0 || fail "overlapped and after-backward reductions differ"
+if same_weights bn-one/last.safetensors bn-per-rank/last.safetensors 1e-2; then
+  fail "per-rank batch norm reached the 1-rank weights too: the --sync-bn check above proves nothing"
+fi
+run "$intrain" "${bn_train[@]}" --max-steps 20 --out bn-one-20
+INTRAIN_NUM_THREADS=2 run "$intrain" "${bn_train[@]}" --max-steps 20 --out bn-one-20-threads
+run "${launch[@]}" "$intrain" "${bn_train[@]}" --max-steps 20 --sync-bn --out bn-sync-20
+drift=$(same_weights bn-one-20/last.safetensors bn-one-20-threads/last.safetensors 1e30 | sed 's/.*difference \([^ ]*\) .*/\1/')
+same_weights bn-one-20/last.safetensors bn-sync-20/last.safetensors "$(python3 -c "print(max(2 * $drift, 1e-4))")" ||
+  fail "after 20 steps 2 ranks --sync-bn are further from 1 rank than twice the drift of its thread count ($drift)"
+
+# Distributed PTQ: each rank calibrates on its half of every batch, the observers merge the
+# halves, and the quantization state is identical on both ranks (ptq compares every tensor
+# across the ranks and says so) and equal to 1 rank's over the same images: min-max and
+# histograms (percentile) exactly.
+for observer in minmax percentile; do
+  ptq=(ptq --checkpoint one/last.safetensors --data-root data --observer "$observer" --calib-batches 4 --batch-size 64)
+  run "$intrain" "${ptq[@]}" --out "ptq-one-$observer"
+  run "${launch[@]}" "$intrain" "${ptq[@]}" --out "ptq-two-$observer"
+  grep -q "calibrated on 2 ranks: quantization state identical on every rank" "$dir/log" ||
+    fail "2-rank ptq ($observer) did not confirm identical ranks"
+  same_weights "ptq-one-$observer/ptq.safetensors" "ptq-two-$observer/ptq.safetensors" 0 ||
+    fail "2-rank ptq ($observer) calibrated other ranges than 1 rank"
+done
+
+# Distributed QAT (min-max observers reduced every step): it runs, splits the batch, and
+# its observer ranges and weights stay where 1 rank's go.
+qat=(qat --checkpoint one/last.safetensors --data-root data --algo minmax --wbits 8 --abits 8 --epochs 1 --max-steps 5
+     --batch-size 64 --val-fraction 0 --no-progress)
+run "$intrain" "${qat[@]}" --out qat-one
+run "${launch[@]}" "$intrain" "${qat[@]}" --out qat-two
+same_weights qat-one/last.safetensors qat-two/last.safetensors 1e-3 || fail "2-rank qat went elsewhere than 1 rank"
 
 # Resumed across rank counts: 2 ranks' epoch 1 continued on 1 rank, 1 rank's on 2, and
 # 1 rank's on 1, all reach the same epoch 2.

@@ -27,7 +27,7 @@ echo "installed: $(realpath --relative-to="$root" "$lib"), $(find "$include" -na
 private="core/ops/op_checks.hpp core/kernels/onednn_context.hpp core/kernels/simd_avx2.hpp core/kernels/simd_avx512.hpp int8/amx_tiles.hpp int8/avx512_requantize.hpp"
 missing=0
 cd "$source"
-for h in $(find core nn quant int8 data models train interop -name '*.hpp' 2>/dev/null | sort); do
+for h in $(find core nn quant int8 data models train interop report -name '*.hpp' 2>/dev/null | sort); do
   case " $private " in *" $h "*) continue ;; esac
   if [ ! -f "$include/$h" ]; then
     echo "FAIL: $h is not installed (add it to its folder's install_headers, or to the private list here)"

@@ -9,7 +9,11 @@
 // the whole job, instead of waiting forever. mpirun itself ends the job when a rank is
 // killed or exits without finishing.
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+
+#include "nn/cross_process.hpp"
 
 namespace intrain::train {
 
@@ -26,6 +30,7 @@ class Communicator {
   // In place: every rank ends with the element-wise sum over all ranks.
   void allreduce_sum(float* data, int64_t count, const char* what);
   void allreduce_sum(double* data, int64_t count, const char* what);
+  void allreduce_max(double* data, int64_t count, const char* what);
   // In place: every rank ends with rank `root`'s bytes.
   void broadcast(void* data, int64_t bytes, const char* what, int root = 0);
   void broadcast(std::string& text, const char* what, int root = 0);
@@ -45,6 +50,9 @@ class Communicator {
   // once; wait_all() completes every started one (the buffers must live until then).
   void start_allreduce_sum(float* data, int64_t count);
   void wait_all(const char* what);
+  // Lets the started ones move on without waiting (Open MPI advances them only inside MPI
+  // calls): called between pieces of work that overlap them.
+  void progress();
 
   ~Communicator();
   Communicator(const Communicator&) = delete;
@@ -56,6 +64,22 @@ class Communicator {
   bool initialized_mpi_ = false;
   double timeout_seconds_ = 300;
 };
+
+// The communicator as the reducer synchronized batch norm and quantization observers take
+// (nn/cross_process.hpp): sums and maxima over every rank, each waiting only for itself.
+std::shared_ptr<nn::CrossProcessReducer> cross_rank_reducer(Communicator& comm);
+
+// What every command of a data-parallel run does first (rank 0 of 1: nothing): the
+// collective deadline (seconds > 0 replaces the default), the global batch checked to
+// divide among the ranks (`global_batch` > 0), logs from rank 0 only (the others' stdout
+// goes nowhere; errors still reach stderr, naming their rank), and each rank's share of
+// the machine's threads unless INTRAIN_NUM_THREADS says otherwise.
+void join_data_parallel_run(Communicator& comm, int64_t global_batch, double collective_timeout_seconds);
+
+// Runs `command` on this rank; under mpirun an error ends the whole job (Communicator::abort)
+// naming the rank, since the other ranks cannot know of it and would wait at their next
+// collective.
+void run_on_every_rank(Communicator& comm, const std::function<void()>& command);
 
 // True when this process was started by an MPI launcher (mpirun, or srun with PMI/PMIx).
 bool launched_by_mpi();

@@ -10,6 +10,7 @@
 #include "core/autograd.hpp"
 #include "core/process_stats.hpp"
 #include "core/safetensors.hpp"
+#include "nn/sync_batch_norm.hpp"
 #include "train/distributed.hpp"
 #include "train/progress.hpp"
 
@@ -159,7 +160,9 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
   // Only rank 0 writes and prints; every rank trains, evaluates and checks the same way.
   const bool writes = !options.out_dir.empty() && comm.is_root();
   GradientSync gradient_sync(comm, model, options.bucket_bytes);
+  gradient_sync.set_overlap(options.overlap_communication);
   if (comm.distributed()) gradient_sync.broadcast_parameters_and_buffers(model);
+  if (comm.distributed() && options.sync_batch_norm) nn::synchronize_batch_norm(model, cross_rank_reducer(comm));
   if (writes) {
     std::filesystem::create_directories(options.out_dir);
     const int64_t removed = remove_abandoned_temporaries(options.out_dir);
@@ -187,6 +190,7 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
     double loss_sum = 0;
     int64_t images = 0, correct = 0;
     data::Batch batch;
+    if (options.on_training_steps) options.on_training_steps(true);
     for (int64_t step = 0; step < steps_per_epoch && train_loader.next(batch); ++step) {
       optimizer.set_lr(schedule.lr(options.base_lr, epoch, step, steps_per_epoch));
       Tensor logits = model(batch.images);
@@ -210,8 +214,7 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
                     "; try a lower learning rate" + checkpoints_left(options.out_dir));
       }
       optimizer.zero_grad();
-      loss.backward();
-      gradient_sync.average_gradients();
+      gradient_sync.backward(loss);
       optimizer.step();
       ++state.global_step;
       ++steps;
@@ -220,6 +223,7 @@ std::vector<EpochResult> fit(nn::Module& model, nn::Optimizer& optimizer, const 
       correct += static_cast<int64_t>(step_sums[2]);
       bar.update(images, loss_sum / static_cast<double>(images));
     }
+    if (options.on_training_steps) options.on_training_steps(false);
     if (comm.distributed()) gradient_sync.broadcast_buffers(model);
     // The last step's update is in the weights but no loss has seen it: check the weights
     // themselves before anything is evaluated or saved.

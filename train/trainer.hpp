@@ -58,6 +58,15 @@ struct FitOptions {
   std::string selection_name = "test";
   // Data parallelism (several ranks): the size of the gradient buckets reduced together.
   int64_t bucket_bytes = GradientSync::kDefaultBucketBytes;
+  // Start each bucket's reduction during backward (false: after it, for comparison).
+  bool overlap_communication = true;
+  // Batch-norm statistics over the global batch (nn/sync_batch_norm.hpp) instead of each
+  // rank's share: every BatchNorm2d of the model gets the ranks' reducer.
+  bool sync_batch_norm = false;
+  // Called with true before each epoch's training steps and false after them, before
+  // evaluation: QAT reduces its observers over the ranks in between (quant/observer.hpp),
+  // never during the sharded evaluation, whose ranks may run different batch counts.
+  std::function<void(bool training_steps)> on_training_steps = {};
 };
 
 // How many rows of `logits` [N, K] have their label among the k highest scores (a label
