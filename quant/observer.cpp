@@ -11,16 +11,53 @@ namespace intrain::quant {
 
 namespace {
 
+// Minimum and maximum of n contiguous values, and whether all are finite. Sixteen
+// independent lanes (min/max as `v < a ? v : a`, exactly what vector min/max compute, and
+// v − v, which is 0 only for finite v) let the compiler vectorize it without fast-math:
+// observers see every activation of every QAT step, so this runs at memory speed.
+bool lane_min_max(const float* p, int64_t n, float& lo, float& hi) {
+  constexpr int kLanes = 16;
+  float l[kLanes], h[kLanes], bad[kLanes];
+  for (int j = 0; j < kLanes; ++j) {
+    l[j] = std::numeric_limits<float>::infinity();
+    h[j] = -l[j];
+    bad[j] = 0.0f;
+  }
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      const float v = p[i + j];
+      l[j] = v < l[j] ? v : l[j];
+      h[j] = v > h[j] ? v : h[j];
+      bad[j] += v - v;
+    }
+  for (; i < n; ++i) {
+    const float v = p[i];
+    l[0] = v < l[0] ? v : l[0];
+    h[0] = v > h[0] ? v : h[0];
+    bad[0] += v - v;
+  }
+  bool finite = true;
+  for (int j = 0; j < kLanes; ++j) {
+    lo = j == 0 ? l[0] : std::min(lo, l[j]);
+    hi = j == 0 ? h[0] : std::max(hi, h[j]);
+    finite = finite && bad[j] == 0.0f;
+  }
+  return finite;
+}
+
+void check_finite(bool finite, const float* p, int64_t n) {
+  if (finite) return;
+  for (int64_t i = 0; i < n; ++i)
+    INTRAIN_CHECK(std::isfinite(p[i]), "observer: saw a non-finite value (", p[i], "); the model produces NaN or inf");
+}
+
 std::pair<float, float> min_max_of(const Tensor& x) {
   INTRAIN_CHECK(x.defined() && x.dtype() == DType::f32 && x.numel() > 0, "observer: expects a non-empty f32 tensor");
   Tensor c = x.contiguous();
   const float* p = c.data<float>();
-  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
-  for (int64_t i = 0, i_end = c.numel(); i < i_end; ++i) {
-    INTRAIN_CHECK(std::isfinite(p[i]), "observer: saw a non-finite value (", p[i], "); the model produces NaN or inf");
-    lo = std::min(lo, p[i]);
-    hi = std::max(hi, p[i]);
-  }
+  float lo, hi;
+  check_finite(lane_min_max(p, c.numel(), lo, hi), p, c.numel());
   return {lo, hi};
 }
 
@@ -54,6 +91,18 @@ std::pair<float, float> global_min_max_of(const Tensor& x) {
 }
 
 }  // namespace
+
+float global_max(const Tensor& x) { return global_min_max_of(x).second; }
+
+float global_mean_abs(const Tensor& x) {
+  INTRAIN_CHECK(x.defined() && x.dtype() == DType::f32 && x.numel() > 0, "observer: expects a non-empty f32 tensor");
+  Tensor c = x.contiguous();
+  const float* p = c.data<float>();
+  double total[2] = {0.0, static_cast<double>(c.numel())};
+  for (int64_t i = 0; i < c.numel(); ++i) total[0] += std::fabs(p[i]);
+  if (t_reducer) t_reducer->sum(total, 2, "LSQ step initialization");
+  return static_cast<float>(total[0] / total[1]);
+}
 
 ObserverReductionScope::ObserverReductionScope(std::shared_ptr<nn::CrossProcessReducer> reducer)
     : previous_(std::move(t_reducer)) {
@@ -96,12 +145,18 @@ void PerChannelMinMaxObserver::observe(const Tensor& x_in) {
   // The batch's own range first, so that one reduction merges it over the processes.
   std::vector<float> lo(static_cast<size_t>(channels), std::numeric_limits<float>::infinity());
   std::vector<float> hi(static_cast<size_t>(channels), -std::numeric_limits<float>::infinity());
+  // Runs of `inner` contiguous values share a channel: found by loop structure, not per element.
   const float* p = x.data<float>();
-  for (int64_t i = 0, i_end = x.numel(); i < i_end; ++i) {
-    const auto c = static_cast<size_t>((i / inner) % channels);
-    lo[c] = std::min(lo[c], p[i]);
-    hi[c] = std::max(hi[c], p[i]);
-  }
+  const int64_t outer = inner * channels == 0 ? 0 : x.numel() / (inner * channels);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* run = p + (o * channels + c) * inner;
+      float run_lo, run_hi;
+      if (inner == 0) continue;
+      check_finite(lane_min_max(run, inner, run_lo, run_hi), run, inner);
+      lo[static_cast<size_t>(c)] = std::min(lo[static_cast<size_t>(c)], run_lo);
+      hi[static_cast<size_t>(c)] = std::max(hi[static_cast<size_t>(c)], run_hi);
+    }
   reduce_ranges(lo.data(), hi.data(), lo.size());
   if (!seen_) {
     min_ = std::move(lo);

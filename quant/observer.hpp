@@ -32,6 +32,12 @@ class ObserverReductionScope {
   std::shared_ptr<nn::CrossProcessReducer> previous_;
 };
 
+// The first-batch statistics the learned quantizers start from (PACT's clip from the max,
+// LSQ's step from the mean magnitude), merged over the processes under an
+// ObserverReductionScope, so that every rank starts from the same value.
+float global_max(const Tensor& x);
+float global_mean_abs(const Tensor& x);
+
 class Observer {
  public:
   virtual ~Observer() = default;

@@ -9,6 +9,7 @@
 #include "core/autograd.hpp"
 #include "core/ops.hpp"
 #include "quant/fake_quant.hpp"
+#include "quant/observer.hpp"
 #include "quant/quantizer.hpp"
 
 namespace intrain::quant {
@@ -59,7 +60,8 @@ class LsqActivations : public ActivationQuantizerImpl {
   void attach(const RegisterParameter& add) override { step_ = add("step", Tensor::full({1}, 1.0)); }
 
   void initialize(const Tensor& x, RangeState&) override {
-    step_.data<float>()[0] = std::max(2.0f * mean(abs(x)).item() / std::sqrt(static_cast<float>(scheme_.qmax())), 1e-6f);
+    // The mean over every rank's batch under an ObserverReductionScope (distributed qat).
+    step_.data<float>()[0] = std::max(2.0f * global_mean_abs(x) / std::sqrt(static_cast<float>(scheme_.qmax())), 1e-6f);
   }
 
   Tensor forward(const Tensor& x, bool, RangeState&) override {

@@ -6,6 +6,7 @@
 #include "core/autograd.hpp"
 #include "core/ops.hpp"
 #include "quant/fake_quant.hpp"
+#include "quant/observer.hpp"
 #include "quant/quantizer.hpp"
 
 namespace intrain::quant {
@@ -19,7 +20,7 @@ class PactActivations : public ActivationQuantizerImpl {
   QuantScheme scheme() const override { return scheme_; }
   void attach(const RegisterParameter& add) override { alpha_ = add("alpha", Tensor::full({1}, 1.0)); }
   // The clip starts at the largest activation of the first batch.
-  void initialize(const Tensor& x, RangeState&) override { alpha_.data<float>()[0] = std::max(max(x).item(), 1e-3f); }
+  void initialize(const Tensor& x, RangeState&) override { alpha_.data<float>()[0] = std::max(global_max(x), 1e-3f); }
   Tensor forward(const Tensor& x, bool, RangeState&) override { return pact(x, alpha_, bits_); }
   QuantParams params(const RangeState&) const override {
     return {Tensor::full({1}, alpha_.item() / static_cast<float>((1 << bits_) - 1)), Tensor::zeros({1}, DType::i32)};
