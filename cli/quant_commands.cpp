@@ -38,7 +38,7 @@ struct QuantArgs {
   int64_t calib_batches = 16, epochs = 2, batch_size = 64, freeze_bn_epoch = -1, report_images = 256, max_steps = 0;
   double lr = 0.001, momentum = 0.9, weight_decay = 0.0, pact_decay = 0.0;
   bool per_tensor = false, clamp_only = false, no_progress = false, bias_correction = false, overwrite = false;
-  bool cle = false, adaround = false;
+  bool cle = false, adaround = false, bias_absorption = false;
   BudgetFlags budget;  // ptq --budget-bytes / --budget-fraction
   bool sync_bn = false;  // qat under mpirun
   int64_t adaround_iterations = 1000, adaround_images = 256;
@@ -81,7 +81,7 @@ void run_ptq(const QuantArgs& a) {
     choose_bits_for_budget(a.budget,
                            {[&a] {
                               nn::ModulePtr m = load_float_weights(a.model, a.checkpoint);
-                              if (a.cle) quant::equalize_cross_layer(*m);
+                              if (a.cle) quant::equalize_cross_layer(*m, {.absorb_bias = a.bias_absorption});
                               return m;
                             },
                             settings, source, a.batch_size, a.calib_batches, a.seed},
@@ -101,6 +101,7 @@ void run_ptq(const QuantArgs& a) {
   quant::PtqOptions ptq;
   ptq.calibration_batches = a.calib_batches;
   ptq.equalize = a.cle;
+  ptq.equalize_options.absorb_bias = a.bias_absorption;
   ptq.adaround = a.adaround;
   ptq.adaround_options.iterations = a.adaround_iterations;
   ptq.adaround_options.seed = a.seed;
@@ -120,8 +121,10 @@ void run_ptq(const QuantArgs& a) {
   config = result.config;
   const std::vector<quant::QuantizedLayer>& layers = result.layers;
   if (const auto& eq = result.equalize)
-    std::printf("cross-layer equalization: %lld layer pairs, %d sweeps, %lld ReLU6 replaced by ReLU\n",
-                static_cast<long long>(eq->pairs), eq->sweeps, static_cast<long long>(eq->relu6_replaced));
+    std::printf("cross-layer equalization: %lld layer pairs, %d sweeps, %lld ReLU6 replaced by ReLU%s\n",
+                static_cast<long long>(eq->pairs), eq->sweeps, static_cast<long long>(eq->relu6_replaced),
+                a.bias_absorption ? (", high bias absorbed in " + std::to_string(eq->biases_absorbed) + " channels").c_str()
+                                  : "");
   if (a.adaround) {
     std::printf("AdaRound: %lld iterations per layer on %lld calibration images\n",
                 static_cast<long long>(ptq.adaround_options.iterations), static_cast<long long>(result.adaround_images));
@@ -295,6 +298,9 @@ void add_quant_commands(CLI::App& app) {
   p->add_flag("--overwrite", ptq->overwrite, "replace the run the --out folder holds");
   p->add_flag("--bias-correction", ptq->bias_correction, "add back the mean output shift weight quantization causes");
   p->add_flag("--cle", ptq->cle, "cross-layer equalization before calibrating (ReLU6 in equalized pairs becomes ReLU)");
+  p->add_flag("--bias-absorption", ptq->bias_absorption,
+              "with --cle: move each ReLU input's high bias (beta - 3|gamma|) into the next layer's bias")
+      ->needs("--cle");
   p->add_flag("--adaround", ptq->adaround, "learn each weight's rounding, layer by layer, on calibration images");
   p->add_option("--adaround-iterations", ptq->adaround_iterations, "Adam steps per layer")
       ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20));

@@ -57,6 +57,8 @@ struct Pair {
   std::vector<Slot> relu6;      // the activation, when it is a ReLU6
   nn::Module* second;           // Conv2d or Linear
   int64_t features_per_channel; // Linear after a flatten: inputs per channel of `first`
+  nn::BatchNorm2d* second_bn = nullptr;  // right after a Conv2d `second`, or null
+  bool relu = false;            // a ReLU (not ReLU6) joins the pair
 };
 
 int64_t output_channels(nn::Module* m) {
@@ -79,8 +81,10 @@ std::vector<Pair> find_pairs(nn::Module& model) {
         if (p.bn) ++j;
       }
       if (p.bn && !p.bn->weight.defined()) continue;  // no γ, β to carry the scale
-      if (j < run.size() && dynamic_cast<nn::ReLU*>(run[j].module)) ++j;
-      else if (j < run.size() && dynamic_cast<nn::ReLU6*>(run[j].module)) p.relu6.push_back(run[j++]);
+      if (j < run.size() && dynamic_cast<nn::ReLU*>(run[j].module)) {
+        p.relu = true;
+        ++j;
+      } else if (j < run.size() && dynamic_cast<nn::ReLU6*>(run[j].module)) p.relu6.push_back(run[j++]);
       bool flattened = !conv;
       for (; j < run.size(); ++j) {
         nn::Module* m = run[j].module;
@@ -105,6 +109,8 @@ std::vector<Pair> find_pairs(nn::Module& model) {
         continue;
       }
       p.second = run[j].module;
+      if (j + 1 < run.size() && dynamic_cast<nn::Conv2d*>(p.second))
+        p.second_bn = dynamic_cast<nn::BatchNorm2d*>(run[j + 1].module);
       pairs.push_back(std::move(p));
     }
   }
@@ -187,6 +193,64 @@ int64_t replace_relu6(const std::vector<Pair>& pairs) {
   return replaced;
 }
 
+// d[o] = Σ_i Σ_taps W2[o, i, ·] · c_i: what layer 2's outputs lose when its input drops by c.
+std::vector<double> shift_through_second(const Pair& p, const std::vector<float>& c) {
+  std::vector<double> d;
+  if (auto* conv = dynamic_cast<nn::Conv2d*>(p.second)) {
+    const Tensor& w = conv->weight;
+    const int64_t out = w.size(0), in_per_group = w.size(1), kernel = w.size(2) * w.size(3);
+    const int64_t out_per_group = out / conv->op_options().groups;
+    d.assign(static_cast<size_t>(out), 0.0);
+    const float* pw = w.data<float>();
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t local = 0; local < in_per_group; ++local) {
+        const float ci = c[static_cast<size_t>((o / out_per_group) * in_per_group + local)];
+        if (ci == 0) continue;
+        for (int64_t k = 0; k < kernel; ++k) d[static_cast<size_t>(o)] += static_cast<double>(pw[(o * in_per_group + local) * kernel + k]) * ci;
+      }
+  } else {
+    const Tensor& w = dynamic_cast<nn::Linear*>(p.second)->weight;
+    const int64_t in = w.size(1), n = p.features_per_channel;
+    d.assign(static_cast<size_t>(w.size(0)), 0.0);
+    const float* pw = w.data<float>();
+    for (int64_t o = 0; o < w.size(0); ++o)
+      for (int64_t i = 0; i < in; ++i) d[static_cast<size_t>(o)] += static_cast<double>(pw[o * in + i]) * c[static_cast<size_t>(i / n)];
+  }
+  return d;
+}
+
+// EqualizeOptions::absorb_bias for one pair; returns the channels absorbed.
+int64_t absorb_high_bias(const Pair& p) {
+  if (!p.bn || !p.relu) return 0;  // needs β, γ to bound the activation, and a ReLU to cut at 0
+  Tensor second_bias;
+  if (auto* conv = dynamic_cast<nn::Conv2d*>(p.second)) second_bias = conv->bias;
+  else second_bias = dynamic_cast<nn::Linear*>(p.second)->bias;
+  if (!second_bias.defined() && !p.second_bn) return 0;  // nowhere to put W2 · c
+  const int64_t channels = output_channels(p.first);
+  std::vector<float> c(static_cast<size_t>(channels), 0.0f);
+  int64_t absorbed = 0;
+  float* beta = p.bn->bias.data<float>();
+  const float* gamma = p.bn->weight.data<float>();
+  for (int64_t i = 0; i < channels; ++i) {
+    const float h = beta[i] - 3.0f * std::abs(gamma[i]);
+    if (h > 0) {
+      c[static_cast<size_t>(i)] = h;
+      beta[i] -= h;
+      ++absorbed;
+    }
+  }
+  if (absorbed == 0) return 0;
+  const std::vector<double> d = shift_through_second(p, c);
+  if (second_bias.defined()) {
+    float* b = second_bias.data<float>();
+    for (size_t o = 0; o < d.size(); ++o) b[o] = static_cast<float>(b[o] + d[o]);
+  } else {  // layer 2 now gives z − d: BN2 with its running mean moved by −d gives what BN2 gave on z
+    float* mean = p.second_bn->running_mean.data<float>();
+    for (size_t o = 0; o < d.size(); ++o) mean[o] = static_cast<float>(mean[o] - d[o]);
+  }
+  return absorbed;
+}
+
 }  // namespace
 
 int64_t replace_relu6_in_equalized_pairs(nn::Module& model) { return replace_relu6(find_pairs(model)); }
@@ -219,6 +283,8 @@ EqualizeResult equalize_cross_layer(nn::Module& model, const EqualizeOptions& op
     }
     if (worst < options.tolerance) break;
   }
+  if (options.absorb_bias)
+    for (const Pair& p : pairs) result.biases_absorbed += absorb_high_bias(p);
   return result;
 }
 

@@ -23,12 +23,20 @@ struct EqualizeOptions {
   bool relu6_to_relu = true;
   int max_sweeps = 200;     // sweeps over all pairs (a chain such as pw → dw → pw needs several)
   float tolerance = 1e-4f;  // stop when every scale of a sweep is within 1 ± tolerance
+  // High-bias absorption (the same paper, §4.3), after equalizing: where layer 1 has a batch
+  // norm and a ReLU, its output channel i is ≥ c_i = max(0, β_i − 3|γ_i|) for all but
+  // 0.13% of a normal activation, so c_i moves out of the activation (β_i −= c_i) and into
+  // layer 2's bias (b2 += W2 · c), or into the running mean of the batch norm after layer 2
+  // when it has no bias. The activation's range shrinks by c_i; the function is unchanged
+  // wherever the activation is ≥ c_i, except at layer 2's zero-padded borders.
+  bool absorb_bias = false;
 };
 
 struct EqualizeResult {
   int64_t pairs = 0;           // layer pairs equalized
   int64_t relu6_replaced = 0;  // ReLU6 turned into ReLU
   int sweeps = 0;
+  int64_t biases_absorbed = 0;  // channels whose high bias moved into the next layer
 };
 
 // In place, on a float model (Conv2d / BatchNorm2d / Linear; a BatchNorm2d after the first

@@ -1,5 +1,5 @@
 // PTQ passes on the float or calibrated model: cross-layer equalization (function kept,
-// channel ranges balanced) and AdaRound (lower layer error than nearest rounding, and the
+// channel ranges balanced), high-bias absorption (function kept) and AdaRound (lower layer error than nearest rounding, and the
 // int8 program still agrees with the fake-quantized model).
 #include <doctest.h>
 
@@ -192,4 +192,57 @@ TEST_CASE("AdaRound: lower layer error than nearest rounding, deterministic, and
 
   const int8::Program program = quant::convert(*model, {1, 28, 28}, "lenet5_bn");
   CHECK(intrain::testing::int8_agreement(*model, program, images.narrow(0, 64, 32)) >= 30);
+}
+
+TEST_CASE("high-bias absorption moves β − 3γ out of each ReLU's input and keeps the function") {
+  // conv → BN (β large against γ) → ReLU → conv without bias (unpadded) → BN → ReLU → pool →
+  // flatten → linear: the first pair absorbs into BN2's running mean, the second into the
+  // linear's bias. Small weights keep every normalized activation within 3 of its mean, where
+  // absorption is exact.
+  Generator g(11);
+  auto bn = [&g](int64_t c) {
+    auto b = std::make_shared<nn::BatchNorm2d>(c);
+    for (int64_t i = 0; i < c; ++i) {
+      b->weight.data<float>()[i] = (i % 2 ? -1.0f : 1.0f) * (0.1f + 0.2f * g.uniform());
+      b->bias.data<float>()[i] = 1.0f + g.uniform();
+      b->running_mean.data<float>()[i] = 0.0f;
+      b->running_var.data<float>()[i] = 1.0f;
+    }
+    return b;
+  };
+  auto net = std::make_shared<nn::Sequential>();
+  net->add(std::make_shared<nn::Conv2d>(1, 8, 3, nn::Conv2dOptions{.stride = 1, .padding = 1}, g));
+  net->add(bn(8));
+  net->add(std::make_shared<nn::ReLU>());
+  net->add(std::make_shared<nn::Conv2d>(8, 6, 3, nn::Conv2dOptions{.stride = 1, .padding = 0, .bias = false}, g));
+  net->add(bn(6));
+  net->add(std::make_shared<nn::ReLU>());
+  net->add(std::make_shared<nn::AdaptiveAvgPool2d>());
+  net->add(std::make_shared<nn::Flatten>());
+  net->add(std::make_shared<nn::Linear>(6, 4, true, g));
+  net->eval();
+  for (int64_t layer : {0, 3}) {
+    Tensor& w = dynamic_cast<nn::Conv2d&>((*net)[layer]).weight;
+    for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] *= 0.05f;
+  }
+  const Tensor x = Tensor::rand({4, 1, 10, 10}, g, -1.0f, 1.0f);
+  const Tensor before = run(*net, x);
+
+  const quant::EqualizeResult r = quant::equalize_cross_layer(*net, {.absorb_bias = true});
+  CHECK(r.pairs == 2);
+  CHECK(r.biases_absorbed == 8 + 6);
+  CHECK(relative_difference(run(*net, x), before) < 1e-5f);
+  // Each absorbing channel keeps 3|γ| of its bias (γ after equalization's rescaling).
+  const auto& bn1 = dynamic_cast<nn::BatchNorm2d&>((*net)[1]);
+  for (int64_t i = 0; i < 8; ++i)
+    CHECK(bn1.bias.data<float>()[i] == doctest::Approx(3.0f * std::abs(bn1.weight.data<float>()[i])).epsilon(1e-5));
+
+  // A pair whose layer 2 has no bias and no batch norm after it has nowhere to put W2 · c.
+  auto bare = std::make_shared<nn::Sequential>();
+  bare->add(std::make_shared<nn::Conv2d>(1, 4, 3, nn::Conv2dOptions{.stride = 1, .padding = 1}, g));
+  bare->add(bn(4));
+  bare->add(std::make_shared<nn::ReLU>());
+  bare->add(std::make_shared<nn::Conv2d>(4, 2, 1, nn::Conv2dOptions{.bias = false}, g));
+  bare->eval();
+  CHECK(quant::equalize_cross_layer(*bare, {.absorb_bias = true}).biases_absorbed == 0);
 }
