@@ -128,6 +128,13 @@ python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["dataset"] == "mni
 checks=$((checks + 1))
 [ "$(wc -l < predictions.csv)" -eq 41 ] && head -1 predictions.csv | grep -qF "index,file,label,predicted,top1" \
   || { echo "FAIL: predictions.csv is not one header and 40 rows"; failures=$((failures + 1)); }
+# The executor op by op against float and the fake-quantized model: a row per op in the JSON.
+check "debug-int8" "$intrain" debug-int8 --program lenet.int8 --checkpoint runs/lenet-ptq/ptq.safetensors \
+  --data-root data --images 16 --out runs/lenet-debug
+checks=$((checks + 1))
+python3 -c 'import json; r = json.load(open("runs/lenet-debug/int8-debug.json")); ops = r["ops"]
+assert len(ops) >= 5 and ops[-1]["sqnr_db"] is not None and ops[-1]["sqnr_db"] > 10, ops' \
+  || { echo "FAIL: runs/lenet-debug/int8-debug.json lacks its rows"; failures=$((failures + 1)); }
 check "qat on the 32 px photos" "$intrain" qat --checkpoint runs/mobilenet_v1-w0.25-photos/best.safetensors --algo lsq --wbits 8 --abits 8 --epochs 1 --max-steps 1 --no-progress --out runs/photos-qat
 check "convert the QAT model" "$intrain" convert --checkpoint runs/photos-qat/best.safetensors --out photos.int8
 check "infer the photos at 32 px" "$infer" --program photos.int8 --latency-images 2
