@@ -40,11 +40,35 @@ struct Runs {
       for (int64_t r = begin; r < end; ++r) body(r, (*this)[r]);
     });
   }
-  // Per-channel totals of per-run partial sums, added in run order.
-  std::vector<float> channel_sums(const std::vector<float>& partial) const {
+  // A fake-quant op's forward: out = kernel(x) run by run, kernel(x, out, n, channel).
+  template <class Kernel>
+  Tensor forward(const Tensor& x, const Kernel& kernel) const {
+    Tensor out = Tensor::uninitialized(x.shape());
+    const float* px = x.data<float>();
+    float* po = out.data<float>();
+    for_each([&](int64_t, Run run) { kernel(px + run.begin, po + run.begin, run.length, run.channel); });
+    return out;
+  }
+  // Its backward: dx run by run from kernel(g, x, dx, n, channel), which returns the run's
+  // share of the parameter gradient (0 without a parameter); those shares are added per
+  // channel in run order.
+  struct Gradients {
+    Tensor dx;
+    std::vector<float> per_channel;
+  };
+  template <class Kernel>
+  Gradients backward(const Tensor& x, const Tensor& g_in, const Kernel& kernel) const {
+    Tensor g = g_in.contiguous(), dx = Tensor::uninitialized(x.shape());
+    const float *pg = g.data<float>(), *px = x.data<float>();
+    float* pdx = dx.data<float>();
+    std::vector<float> partial(static_cast<size_t>(count()));
+    for_each([&](int64_t r, Run run) {
+      partial[static_cast<size_t>(r)] =
+          kernel(pg + run.begin, px + run.begin, pdx + run.begin, run.length, run.channel);
+    });
     std::vector<double> total(static_cast<size_t>(channels), 0.0);
     for (int64_t r = 0; r < count(); ++r) total[static_cast<size_t>((*this)[r].channel)] += partial[static_cast<size_t>(r)];
-    return {total.begin(), total.end()};
+    return {dx, {total.begin(), total.end()}};
   }
 };
 
@@ -84,22 +108,14 @@ Tensor fake_quantize(const Tensor& x_in, const QuantParams& params, const QuantS
     grids[static_cast<size_t>(c)] = {s[c], static_cast<float>(z[c]), static_cast<float>(scheme.qmin()),
                                      static_cast<float>(scheme.qmax())};
   const auto& k = kernels::fake_quant_kernels();
-  Tensor out = Tensor::uninitialized(x.shape());
-  const float* px = x.data<float>();
-  float* po = out.data<float>();
-  runs.for_each([&](int64_t, Runs::Run run) {
-    k.affine(px + run.begin, po + run.begin, run.length, grids[static_cast<size_t>(run.channel)]);
+  Tensor out = runs.forward(x, [&](const float* in, float* o, int64_t n, int64_t c) {
+    k.affine(in, o, n, grids[static_cast<size_t>(c)]);
   });
-  return record(out, "fake_quantize", {x_in}, [x, runs, grids](const Tensor& g_in) {
-    Tensor g = g_in.contiguous(), dx = Tensor::uninitialized(x.shape());
-    const auto& kb = kernels::fake_quant_kernels();
-    const float *pg = g.data<float>(), *px = x.data<float>();
-    float* pdx = dx.data<float>();
-    runs.for_each([&](int64_t, Runs::Run run) {
-      kb.affine_backward(pg + run.begin, px + run.begin, pdx + run.begin, run.length,
-                         grids[static_cast<size_t>(run.channel)]);
-    });
-    return std::vector<Tensor>{dx};
+  return record(out, "fake_quantize", {x_in}, [x, runs, grids, &k](const Tensor& g) {
+    return std::vector<Tensor>{runs.backward(x, g, [&](const float* pg, const float* px, float* dx, int64_t n, int64_t c) {
+                                     k.affine_backward(pg, px, dx, n, grids[static_cast<size_t>(c)]);
+                                     return 0.0f;
+                                   }).dx};
   });
 }
 
@@ -119,27 +135,18 @@ Tensor lsq_quantize(const Tensor& x_in, const Tensor& step, const QuantScheme& s
     grids[static_cast<size_t>(c)] = {s[c], static_cast<float>(scheme.qmin()), static_cast<float>(scheme.qmax())};
   }
   const auto& k = kernels::fake_quant_kernels();
-  Tensor out = Tensor::uninitialized(x.shape());
-  const float* px = x.data<float>();
-  float* po = out.data<float>();
-  runs.for_each([&](int64_t, Runs::Run run) {
-    k.lsq(px + run.begin, po + run.begin, run.length, grids[static_cast<size_t>(run.channel)]);
+  Tensor out = runs.forward(x, [&](const float* in, float* o, int64_t n, int64_t c) {
+    k.lsq(in, o, n, grids[static_cast<size_t>(c)]);
   });
   const Shape step_shape = step.shape();
-  return record(out, "lsq_quantize", {x_in, step}, [=](const Tensor& g_in) {
-    Tensor g = g_in.contiguous(), dx = Tensor::uninitialized(x.shape());
-    const auto& kb = kernels::fake_quant_kernels();
-    const float *pg = g.data<float>(), *px = x.data<float>();
-    float* pdx = dx.data<float>();
-    std::vector<float> partial(static_cast<size_t>(runs.count()));
-    runs.for_each([&](int64_t r, Runs::Run run) {
-      partial[static_cast<size_t>(r)] = kb.lsq_backward(pg + run.begin, px + run.begin, pdx + run.begin, run.length,
-                                                        grids[static_cast<size_t>(run.channel)]);
+  return record(out, "lsq_quantize", {x_in, step}, [=, &k](const Tensor& g) {
+    const Runs::Gradients grads = runs.backward(x, g, [&](const float* pg, const float* px, float* dx, int64_t n, int64_t c) {
+      return k.lsq_backward(pg, px, dx, n, grids[static_cast<size_t>(c)]);
     });
-    const std::vector<float> sums = runs.channel_sums(partial);
     Tensor grad_step = Tensor::uninitialized(step_shape);
-    for (int64_t c = 0; c < runs.channels; ++c) grad_step.data<float>()[c] = sums[static_cast<size_t>(c)] * grad_scale;
-    return std::vector<Tensor>{dx, grad_step};
+    for (int64_t c = 0; c < runs.channels; ++c)
+      grad_step.data<float>()[c] = grads.per_channel[static_cast<size_t>(c)] * grad_scale;
+    return std::vector<Tensor>{grads.dx, grad_step};
   });
 }
 
@@ -153,21 +160,13 @@ Tensor pact(const Tensor& x_in, const Tensor& alpha, int bits) {
   const Runs runs = runs_of(x, QuantScheme{}, "pact");
   const kernels::PactGrid grid{a, a / static_cast<float>((1 << bits) - 1)};
   const auto& k = kernels::fake_quant_kernels();
-  Tensor out = Tensor::uninitialized(x.shape());
-  const float* px = x.data<float>();
-  float* po = out.data<float>();
-  runs.for_each([&](int64_t, Runs::Run run) { k.pact(px + run.begin, po + run.begin, run.length, grid); });
+  Tensor out = runs.forward(x, [&](const float* in, float* o, int64_t n, int64_t) { k.pact(in, o, n, grid); });
   const Shape alpha_shape = alpha.shape();
-  return record(out, "pact", {x_in, alpha}, [=](const Tensor& g_in) {
-    Tensor g = g_in.contiguous(), dx = Tensor::uninitialized(x.shape());
-    const auto& kb = kernels::fake_quant_kernels();
-    const float *pg = g.data<float>(), *px = x.data<float>();
-    float* pdx = dx.data<float>();
-    std::vector<float> partial(static_cast<size_t>(runs.count()));
-    runs.for_each([&](int64_t r, Runs::Run run) {
-      partial[static_cast<size_t>(r)] = kb.pact_backward(pg + run.begin, px + run.begin, pdx + run.begin, run.length, grid);
+  return record(out, "pact", {x_in, alpha}, [=, &k](const Tensor& g) {
+    const Runs::Gradients grads = runs.backward(x, g, [&](const float* pg, const float* px, float* dx, int64_t n, int64_t) {
+      return k.pact_backward(pg, px, dx, n, grid);
     });
-    return std::vector<Tensor>{dx, Tensor::full(alpha_shape, runs.channel_sums(partial)[0])};
+    return std::vector<Tensor>{grads.dx, Tensor::full(alpha_shape, grads.per_channel[0])};
   });
 }
 
