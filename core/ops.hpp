@@ -3,6 +3,7 @@
 // that names the op and the shapes), runs a kernel, and records an autograd node when an
 // input requires grad. Elementwise binary ops broadcast as NumPy and PyTorch do.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -107,6 +108,14 @@ Tensor global_avg_pool2d(const Tensor& x);  // [N, C, H, W] → [N, C, 1, 1]
 // Eval: normalizes with the running statistics. weight/bias may be undefined (no affine).
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
                   Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+// Sums `count` doubles over every process in place (`what` names the reduction in errors).
+using SumAcrossProcesses = std::function<void(double* values, int64_t count, const char* what)>;
+// Training-mode batch norm whose statistics are those of every process's batch together
+// (synchronized batch norm, nn/sync_batch_norm.hpp): forward sums [Σx, Σx², count] per
+// channel across processes (one-pass variance in double), backward sums [Σg, Σg·x̂] for the
+// input gradient; weight and bias gradients stay this process's own.
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
+                  Tensor running_var, float momentum, float eps, const SumAcrossProcesses& sum_across);
 // Zeroes each element with probability p and scales the rest by 1/(1-p) when training.
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default_generator());
 
