@@ -41,19 +41,9 @@ refused() {
 
 # Tiny MNIST (IDX files: 200 training and 40 test images) and a tiny photo folder (PNGs,
 # two classes, train/ and val/, and a flat copy without the splits).
+python3 "$here/tiny_mnist.py" 200 40 1
 python3 - <<'PY'
-import os, struct, zlib, random
-random.seed(1)
-os.makedirs("data/mnist", exist_ok=True)
-def idx(path, dims, data):
-    with open(path, "wb") as f:
-        f.write(struct.pack(">BBBB", 0, 0, 0x08, len(dims)) + b"".join(struct.pack(">I", d) for d in dims) + bytes(data))
-for split, n in (("train", 200), ("t10k", 40)):
-    labels = [i % 10 for i in range(n)]
-    pixels = [min(255, (l * 25 + random.randrange(60)) if (p // 28) % 10 == l else random.randrange(40))
-              for l in labels for p in range(784)]
-    idx(f"data/mnist/{split}-images-idx3-ubyte", (n, 28, 28), pixels)
-    idx(f"data/mnist/{split}-labels-idx1-ubyte", (n,), labels)
+import os, struct, zlib
 def png(path, w, h, rgb):
     raw = b"".join(b"\0" + bytes(rgb) * w for _ in range(h))
     chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)

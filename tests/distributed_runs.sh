@@ -10,6 +10,7 @@ intrain=$(realpath "$1")
 mpirun=$(command -v mpirun) || { echo "SKIP: mpirun not found (install openmpi-bin)"; exit 77; }
 launch=("$mpirun" --oversubscribe -np 2 --mca btl_vader_single_copy_mechanism none)
 [ "$(id -u)" -eq 0 ] && launch+=(--allow-run-as-root)
+here=$(cd "$(dirname "$0")" && pwd)  # before the cd below: $0 may be relative
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
@@ -18,20 +19,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 export INTRAIN_NUM_THREADS=1
 
 # 1280 training images: one epoch is 20 steps of 64. Digits as bands, as tests/cli_runs.sh.
-python3 - <<'PY'
-import os, struct, random
-random.seed(2)
-os.makedirs("data/mnist", exist_ok=True)
-def idx(path, dims, data):
-    with open(path, "wb") as f:
-        f.write(struct.pack(">BBBB", 0, 0, 0x08, len(dims)) + b"".join(struct.pack(">I", d) for d in dims) + bytes(data))
-for split, n in (("train", 1280), ("t10k", 50)):
-    labels = [random.randrange(10) for i in range(n)]
-    pixels = [min(255, (l * 25 + random.randrange(60)) if (p // 28) % 10 == l else random.randrange(40))
-              for l in labels for p in range(784)]
-    idx(f"data/mnist/{split}-images-idx3-ubyte", (n, 28, 28), pixels)
-    idx(f"data/mnist/{split}-labels-idx1-ubyte", (n,), labels)
-PY
+python3 "$here/tiny_mnist.py" 1280 50 2 --random-labels
 
 # same_weights A B TOLERANCE: the largest difference between two checkpoints' tensors.
 same_weights() {

@@ -6,6 +6,7 @@
 set -uo pipefail
 intrain=$(realpath "$1")
 checkpoint=$(realpath "$2")
+here=$(cd "$(dirname "$0")" && pwd)  # before the cd below: $0 may be relative
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
@@ -16,20 +17,7 @@ fail() {
 }
 
 # 128 training and 40 test images whose class is a bright row band.
-python3 - <<'PY'
-import os, struct, random
-random.seed(2)
-os.makedirs("data/mnist", exist_ok=True)
-def idx(path, dims, data):
-    with open(path, "wb") as f:
-        f.write(struct.pack(">BBBB", 0, 0, 0x08, len(dims)) + b"".join(struct.pack(">I", d) for d in dims) + bytes(data))
-for split, n in (("train", 128), ("t10k", 40)):
-    labels = [i % 10 for i in range(n)]
-    pixels = [min(255, (l * 25 + random.randrange(60)) if (p // 28) % 10 == l else random.randrange(40))
-              for l in labels for p in range(784)]
-    idx(f"data/mnist/{split}-images-idx3-ubyte", (n, 28, 28), pixels)
-    idx(f"data/mnist/{split}-labels-idx1-ubyte", (n,), labels)
-PY
+python3 "$here/tiny_mnist.py" 128 40 2
 common=(--checkpoint "$checkpoint" --model lenet --dataset mnist --data-root data)
 
 if ! out=$("$intrain" sensitivity "${common[@]}" --bits 8,4,2 --calibration-batches 1 --batch-size 32 \

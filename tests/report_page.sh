@@ -13,6 +13,7 @@ if [ -z "$chromium" ]; then
   echo "SKIP: no chromium on PATH (scripts/setup installs Debian's chromium): the page is not rendered"
   exit 77
 fi
+here=$(cd "$(dirname "$0")" && pwd)  # before the cd below: $0 may be relative
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cd "$dir" || exit 1
@@ -31,20 +32,7 @@ run() {
 }
 
 # Tiny MNIST as tests/cli_runs.sh makes it: 200 training and 40 test images, a bright row per class.
-python3 - <<'PY'
-import os, struct, random
-random.seed(1)
-os.makedirs("data/mnist", exist_ok=True)
-def idx(path, dims, data):
-    with open(path, "wb") as f:
-        f.write(struct.pack(">BBBB", 0, 0, 0x08, len(dims)) + b"".join(struct.pack(">I", d) for d in dims) + bytes(data))
-for split, n in (("train", 200), ("t10k", 40)):
-    labels = [i % 10 for i in range(n)]
-    pixels = [min(255, (l * 25 + random.randrange(60)) if (p // 28) % 10 == l else random.randrange(40))
-              for l in labels for p in range(784)]
-    idx(f"data/mnist/{split}-images-idx3-ubyte", (n, 28, 28), pixels)
-    idx(f"data/mnist/{split}-labels-idx1-ubyte", (n,), labels)
-PY
+python3 "$here/tiny_mnist.py" 200 40 1
 
 # A folder name with HTML in it: the page must show it as text.
 run_dir='run<b>&amp'
