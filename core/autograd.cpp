@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "core/ops.hpp"
+#include "core/view_recorder.hpp"
 
 namespace intrain {
 
@@ -27,6 +28,26 @@ bool any_requires_grad(std::initializer_list<Tensor> inputs) {
   for (const Tensor& t : inputs)
     if (t.defined() && t.requires_grad()) return true;
   return false;
+}
+
+namespace {
+// The runtime's views reach autograd through this (core/view_recorder.hpp).
+Tensor record_view_node(Tensor view, const char* op, const Tensor& input, detail::ViewBackward backward) {
+  return record(std::move(view), op, {input},
+                [backward = std::move(backward)](const Tensor& g) { return std::vector<Tensor>{backward(g)}; });
+}
+}  // namespace
+
+Tensor& Tensor::set_requires_grad(bool value) {
+  checked();
+  INTRAIN_CHECK(!impl_->grad_fn, "set_requires_grad: only leaf tensors can change requires_grad");
+  INTRAIN_CHECK(!value || impl_->dtype == DType::f32, "set_requires_grad: only f32 tensors can ",
+                "require grad, this one holds ", dtype_name(impl_->dtype));
+  // Every tensor that requires grad descends from one made so here: from now on the
+  // runtime's views record nodes.
+  if (value) detail::install_view_recorder(&record_view_node);
+  impl_->requires_grad = value;
+  return *this;
 }
 
 Tensor record(Tensor output, const char* op, std::vector<Tensor> inputs, BackwardFn backward) {

@@ -1,13 +1,13 @@
 #include "core/tensor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
-#include "core/autograd.hpp"
-#include "core/ops.hpp"
 #include "core/tensor_copy.hpp"
+#include "core/view_recorder.hpp"
 
 namespace intrain {
 
@@ -205,8 +205,7 @@ Tensor Tensor::reshape(Shape new_shape) const {
   Tensor base = contiguous();
   Tensor out = make_view(base, new_shape, contiguous_strides(new_shape), base.offset());
   Shape old_shape = shape();
-  return record(out, "reshape", {base},
-                [old_shape](const Tensor& g) { return std::vector<Tensor>{g.reshape(old_shape)}; });
+  return detail::record_view(out, "reshape", base, [old_shape](const Tensor& g) { return g.reshape(old_shape); });
 }
 
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
@@ -251,8 +250,7 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
     strides_out[i] = strides()[static_cast<size_t>(d)];
   }
   Tensor out = make_view(*this, shape_out, strides_out, offset());
-  return record(out, "permute", {*this},
-                [inverse](const Tensor& g) { return std::vector<Tensor>{g.permute(inverse)}; });
+  return detail::record_view(out, "permute", *this, [inverse](const Tensor& g) { return g.permute(inverse); });
 }
 
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
@@ -271,10 +269,10 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   shape_out[static_cast<size_t>(at)] = length;
   Tensor out = make_view(*this, shape_out, strides(), offset() + start * strides()[static_cast<size_t>(at)]);
   Shape full_shape = shape();
-  return record(out, "narrow", {*this}, [=](const Tensor& g) {
+  return detail::record_view(out, "narrow", *this, [=](const Tensor& g) {
     Tensor full = Tensor::zeros(full_shape);
     copy_into(full.narrow(at, start, length), g);
-    return std::vector<Tensor>{full};
+    return full;
   });
 }
 
@@ -286,7 +284,7 @@ Tensor Tensor::contiguous() const {
 Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype());
   copy_into(out, *this);
-  return record(out, "clone", {*this}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
+  return detail::record_view(out, "clone", *this, [](const Tensor& g) { return g; });
 }
 
 Tensor Tensor::to(DType target) const {
@@ -297,18 +295,28 @@ Tensor Tensor::to(DType target) const {
   return out;
 }
 
-// ---- autograd --------------------------------------------------------------------------
+// ---- autograd links ------------------------------------------------------------------
+
+namespace {
+std::atomic<detail::ViewRecorder> g_view_recorder{nullptr};
+}  // namespace
+
+void detail::install_view_recorder(ViewRecorder recorder) {
+  g_view_recorder.store(recorder, std::memory_order_release);
+}
+
+Tensor detail::record_view(Tensor view, const char* op, const Tensor& input, ViewBackward backward) {
+  if (!input.requires_grad()) return view;
+  ViewRecorder recorder = g_view_recorder.load(std::memory_order_acquire);
+  // Unreachable through the API: only autograd sets requires_grad, and it installs first.
+  INTRAIN_CHECK(recorder != nullptr, op, ": the tensor requires grad but autograd is not linked");
+  return recorder(std::move(view), op, input, std::move(backward));
+}
+
 
 bool Tensor::requires_grad() const { return checked().requires_grad; }
 
-Tensor& Tensor::set_requires_grad(bool value) {
-  checked();
-  INTRAIN_CHECK(!impl_->grad_fn, "set_requires_grad: only leaf tensors can change requires_grad");
-  INTRAIN_CHECK(!value || impl_->dtype == DType::f32, "set_requires_grad: only f32 tensors can ",
-                "require grad, this one holds ", dtype_name(impl_->dtype));
-  impl_->requires_grad = value;
-  return *this;
-}
+// set_requires_grad and backward are autograd's (core/autograd.cpp).
 
 Tensor Tensor::grad() const { return checked().grad; }
 void Tensor::zero_grad() { checked(); impl_->grad = Tensor(); }

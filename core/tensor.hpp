@@ -5,6 +5,11 @@
 // A Tensor is a cheap handle: copies share the same tensor. Views (reshape of a contiguous
 // tensor, flatten, permute, transpose, narrow) share storage with their base; contiguous()
 // and clone() copy. Differentiable operations live in core/ops.hpp.
+//
+// Tensor belongs to core's runtime library, which knows no autograd: set_requires_grad and
+// backward are defined by autograd (core/autograd.cpp), and the views record their nodes
+// through the recorder autograd installs (core/view_recorder.hpp). A program linking the
+// runtime alone (the int8 executor, intrain-infer) has no tensor that requires grad.
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -84,7 +89,7 @@ class Tensor {
   Tensor clone() const;
   Tensor to(DType dtype) const;  // value conversion (float to int truncates toward zero)
 
-  // ---- autograd ----------------------------------------------------------------------
+  // ---- autograd (set_requires_grad and backward need core's autograd library) ---------
   bool requires_grad() const;
   Tensor& set_requires_grad(bool value = true);  // only on leaves
   Tensor grad() const;                           // undefined until a backward reaches it

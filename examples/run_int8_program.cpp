@@ -1,9 +1,11 @@
 // Deploying an int8 program from C++: load it, run a batch, read the logits — three lines,
-// linking only the executor (intrain_int8), nothing of training.
+// linking only the executor (intrain_int8, on core's runtime library), nothing of training:
+// no autograd, no ops, no OpenBLAS or oneDNN.
 //   build/examples/run_int8_program runs/lenet.int8
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 
-#include "core/ops.hpp"
 #include "int8/executor.hpp"
 
 int main(int argc, char** argv) {
@@ -16,8 +18,12 @@ int main(int argc, char** argv) {
     const intrain::Shape in = executor.program().input_shape;
     intrain::Tensor images = intrain::Tensor::zeros({4, in[0], in[1], in[2]});  // your normalized images here
     intrain::Tensor logits = executor.run(images);                              // 2. run a batch
-    for (int64_t n = 0; n < logits.size(0); ++n)                                // 3. read the logits
-      std::printf("image %lld: class %d\n", static_cast<long long>(n), intrain::argmax(logits, 1).to_vector<int32_t>()[static_cast<size_t>(n)]);
+    const std::vector<float> values = logits.to_vector<float>();                // 3. read the logits
+    const auto classes = static_cast<size_t>(logits.size(1));
+    for (size_t n = 0; n < values.size() / classes; ++n) {
+      const auto row = values.begin() + static_cast<std::ptrdiff_t>(n * classes);
+      std::printf("image %zu: class %td\n", n, std::max_element(row, row + static_cast<std::ptrdiff_t>(classes)) - row);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
