@@ -8,6 +8,7 @@
 #include "cli/data_settings.hpp"
 #include "cli/limits.hpp"
 #include "cli/model_loading.hpp"
+#include "core/process_stats.hpp"
 #include "data/named_datasets.hpp"
 #include "train/trainer.hpp"
 
@@ -40,14 +41,18 @@ void run(const EvalArgs& a) {
   const DataSettings settings = resolve_data(a.data, loaded.state, a.checkpoint);
   auto test_set = data::make_dataset(settings.dataset, data::Split::test, settings.options);
   check_images_fit(*loaded.model, *test_set, loaded.state, settings.dataset, a.checkpoint);
-  data::DataLoader loader(test_set, {a.batch_size > 0 ? a.batch_size : data::evaluation_batch_size(*test_set), false, 0, false, 1, 2});
+  // Batches stream through the loader (one worker, two ahead), so the peak memory reported
+  // below follows the batch size, not the number of images.
+  const int64_t batch = a.batch_size > 0 ? a.batch_size : data::evaluation_batch_size(*test_set);
+  data::DataLoader loader(test_set, {batch, false, 0, false, 1, 2});
   const train::EvalResult r = train::evaluate(*loaded.model, loader);
   const bool has_top5 = !r.confusion.empty() && r.confusion.size() > 5;
   if (a.json) {
     nlohmann::json out = {{"checkpoint", a.checkpoint},     {"model", loaded.state.model_name},
                           {"dataset", settings.dataset},    {"split", "test"},
                           {"input_shape", test_set->example_shape()}, {"images", r.count},
-                          {"loss", r.loss},                 {"top1_accuracy", r.accuracy}};
+                          {"loss", r.loss},                 {"top1_accuracy", r.accuracy},
+                          {"batch_size", batch},            {"peak_memory_mib", peak_memory_mib()}};
     if (has_top5) out["top5_accuracy"] = r.top5_accuracy;
     if (a.confusion_matrix) out["confusion_matrix"] = r.confusion;
     std::printf("%s\n", out.dump().c_str());
@@ -57,7 +62,7 @@ void run(const EvalArgs& a) {
               settings.dataset.c_str(), static_cast<long long>(r.count), shape_str(test_set->example_shape()).c_str(),
               r.loss, 100 * r.accuracy);
   if (has_top5) std::printf(", top-5 %.2f%%", 100 * r.top5_accuracy);
-  std::printf("\n");
+  std::printf("; batch %lld, peak memory %.0f MiB\n", static_cast<long long>(batch), peak_memory_mib());
   if (a.confusion_matrix) print_confusion(r);
 }
 

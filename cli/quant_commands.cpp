@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 
+#include "core/process_stats.hpp"
 #include "cli/commands.hpp"
 #include "cli/data_settings.hpp"
 #include "cli/limits.hpp"
@@ -12,6 +13,7 @@
 #include "cli/model_loading.hpp"
 #include "cli/precision_option.hpp"
 #include "cli/run_folder.hpp"
+#include "core/process_stats.hpp"
 #include "core/threads.hpp"
 #include "data/named_datasets.hpp"
 #include "nn/layers.hpp"
@@ -147,6 +149,8 @@ void run_ptq(const QuantArgs& a) {
   print_accuracy("float", float_result);
   print_accuracy(("fake-quantized " + a.preset).c_str(), quant_result);
   std::printf("accuracy change: %+.2f points\n", 100 * (quant_result.accuracy - float_result.accuracy));
+  // Calibration and evaluation stream their batches: the peak follows the batch size.
+  std::printf("peak memory: %.0f MiB\n", peak_memory_mib());
 
   data::Batch batch;
   data::DataLoader report_loader(test_set, {data::evaluation_batch_size(*test_set, a.report_images, int64_t{1} << 21), false, 0, false, 0, 1});

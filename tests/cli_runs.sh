@@ -91,7 +91,7 @@ refused "a resumed run keeps its split" "${resume[@]}" --epochs 3 --val-fraction
 # eval: the dataset from the checkpoint, JSON that parses, top-5 for ten classes.
 check "eval --json" "$intrain" eval --checkpoint runs/lenet-mnist/best.safetensors --data-root data --json
 checks=$((checks + 1))
-python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["images"] == 40 and 0 <= r["top1_accuracy"] <= r["top5_accuracy"] <= 1 and "confusion_matrix" not in r' <<< "$out" \
+python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["images"] == 40 and 0 <= r["top1_accuracy"] <= r["top5_accuracy"] <= 1 and "confusion_matrix" not in r and r["peak_memory_mib"] > 0 and r["batch_size"] >= 1' <<< "$out" \
   || { echo "FAIL: eval --json printed '$out'"; failures=$((failures + 1)); }
 check "eval --confusion-matrix" "$intrain" eval --checkpoint runs/lenet-mnist/best.safetensors --data-root data --confusion-matrix
 grep -qF "confusion matrix" <<< "$out" || { echo "FAIL: no confusion matrix"; failures=$((failures + 1)); }
