@@ -217,11 +217,13 @@ TEST_CASE("every table's depthwise and max-pooling kernels equal the NHWC refere
     int64_t channels, height, width, kernel, stride, padding;
   };
   // 3x3 at stride 1 and 2 with interiors wide enough for strips of 4 and their remainders,
-  // padded and not, channel counts off the vector width; other kernels take the general path.
+  // padded and not, channel counts off the vector width and over several 64-channel blocks;
+  // other kernels take the general path.
   for (const Case c : std::vector<Case>{{1, 5, 5, 3, 1, 1},    {16, 7, 6, 3, 2, 1},   {70, 9, 9, 3, 1, 1},
                                         {130, 8, 8, 5, 2, 2},  {24, 4, 4, 3, 1, 0},   {48, 20, 19, 3, 2, 1},
                                         {33, 12, 17, 3, 1, 1}, {8, 11, 11, 3, 2, 0},  {17, 3, 14, 3, 1, 1},
-                                        {32, 13, 12, 3, 1, 0}}) {
+                                        {32, 13, 12, 3, 1, 0}, {144, 10, 13, 3, 1, 1}, {64, 9, 18, 3, 2, 1},
+                                        {200, 6, 11, 3, 2, 0}}) {
     const int64_t oh = (c.height + 2 * c.padding - c.kernel) / c.stride + 1;
     const int64_t ow = (c.width + 2 * c.padding - c.kernel) / c.stride + 1;
     std::vector<uint8_t> x(static_cast<size_t>(c.height * c.width * c.channels));
@@ -230,7 +232,26 @@ TEST_CASE("every table's depthwise and max-pooling kernels equal the NHWC refere
     for (auto& v : x) v = static_cast<uint8_t>(g.next_u64());
     for (auto& v : w) v = static_cast<int32_t>(g.next_u64() % 255) - 127;
     for (auto& v : bias) v = static_cast<int32_t>(g.next_u64() % 2001) - 1000;
+    // Where a sum may pass 2^30 the AVX-512 kernel leaves its cheaper rounding for the general
+    // one: every 7th channel of the wider cases gets sums near ±2^31 (as far as the validator
+    // allows) and a right shift of 30, where the cheaper rounding would overflow.
+    const bool huge_sums = c.channels >= 144;
     for (size_t i = 0; i < bias.size(); ++i) {
+      if (huge_sums && i % 7 == 3) {
+        bias[i] = (i % 2 ? 1 : -1) * ((int32_t{1} << 30) + ((int32_t{1} << 30) - (int32_t{1} << 20)));
+        const FixedPointMultiplier m = quantize_multiplier(0.99 / (1 << 30));  // a shift of 30
+        mult[i] = m.multiplier;
+        shift[i] = m.shift;
+        continue;
+      }
+      if (i % 11 == 5) {  // a right shift of 0 (multiplier ≥ 1/2), on weights of ±1 so codes stay in range
+        for (int64_t t = 0; t < c.kernel * c.kernel; ++t)
+          w[static_cast<size_t>(t * c.channels) + i] = static_cast<int32_t>(g.next_u64() % 3) - 1;
+        const FixedPointMultiplier m = quantize_multiplier(0.6);
+        mult[i] = m.multiplier;
+        shift[i] = m.shift;
+        continue;
+      }
       const FixedPointMultiplier m = quantize_multiplier(0.0005 + 0.01 * g.uniform());
       mult[i] = m.multiplier;
       shift[i] = m.shift;
