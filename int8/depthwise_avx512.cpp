@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "int8/avx512_requantize.hpp"
@@ -107,6 +108,9 @@ inline void depthwise3x3_strip16(const uint8_t* in, int64_t row_stride, int64_t 
     _mm_mask_storeu_epi8(y + n * channels, mask, _mm512_cvtepi32_epi8(requantize16(acc[n], m, shift, zp, lo, hi)));
 }
 
+// Up to this many channels the 3x3 kernel takes 16 channels per vector, beyond it 64.
+constexpr int64_t kNarrowChannels = 32;
+
 // 3x3, stride S, for 32 channels or fewer, where 64-channel quads would mostly multiply
 // padding (MobileNetV1-0.75's first 24-channel depthwise ran 15% slower on them): the
 // interior in strips of 4 outputs per 16 channels, one vpdpwssd per tap, the weights and
@@ -160,12 +164,12 @@ void depthwise3x3_narrow(const uint8_t* x, int64_t height, int64_t width, int64_
 // interleave that builds the quads (unpack of r0 with r1, of r2 with 0, then of the two) works
 // within 128-bit lanes, so quad vector k holds, at dword 4l + i, channel 16l + 4k + i; the
 // weights, biases and requantization constants are laid out in that order once per call, and
-// packing the four requantized vectors back down to bytes (packus 32→16 twice, then 16→8)
-// undoes the interleave exactly: the 64 codes come out in channel order.
+// packing the four requantized vectors back down to bytes (packs 32→16 twice, then packus
+// 16→8) undoes the interleave exactly: the 64 codes come out in channel order.
 //
 // The zero point is folded into the bias (bias − zp·Σw) so the raw codes multiply; every sum
 // is an int32 sum of the same products as the reference's (the validator bounds them below
-// 2^31), so the results are equal bit for bit.
+// 2^31; partial sums wrap as the reference's would), so the results are equal bit for bit.
 struct alignas(64) QuadBlock {
   int32_t weights[3][4][16];  // [kx][k][dword]: bytes (w[0][kx], w[1][kx], w[2][kx], 0) of the dword's channel
   int32_t bias[4][16];        // bias − zp·Σw
@@ -173,13 +177,21 @@ struct alignas(64) QuadBlock {
   int32_t shift[4][16];
 };
 
-// Blocks of 64 channels from [tap][channel] int32 weights; channels past the end get zeros
-// (their outputs are masked off). `small` tells whether every sum stays within ±2^30
+// A 3x3 op's blocks of 64 channels; `small` tells whether every sum stays within ±2^30
 // (|bias − zp·Σw| + 255·Σ|w| below it), so that requantize16_small_unclamped applies.
-std::vector<QuadBlock> quad_blocks(int64_t channels, int32_t zp, const int32_t* weights, const int32_t* bias,
-                                   const ChannelRequant& rq, bool& small) {
-  small = true;
-  std::vector<QuadBlock> blocks(static_cast<size_t>((channels + 63) / 64));
+struct QuadBlocks {
+  std::vector<QuadBlock> blocks;
+  bool small = true;
+};
+
+// From [tap][channel] int32 weights; channels past the end get zeros (their outputs are
+// masked off).
+QuadBlocks quad_blocks(int64_t channels, int32_t zp, const int32_t* weights, const int32_t* bias,
+                       const ChannelRequant& rq) {
+  QuadBlocks made;
+  std::vector<QuadBlock>& blocks = made.blocks;
+  bool& small = made.small;
+  blocks.resize(static_cast<size_t>((channels + 63) / 64));
   for (size_t b = 0; b < blocks.size(); ++b) {
     QuadBlock& q = blocks[b];
     for (int k = 0; k < 4; ++k)
@@ -207,7 +219,7 @@ std::vector<QuadBlock> quad_blocks(int64_t channels, int32_t zp, const int32_t* 
           q.shift[k][d] = real ? rq.shift[c] : 0;
         }
   }
-  return blocks;
+  return made;
 }
 
 // The four quad vectors of one input column (64 channels, rows row, row + row_stride, row + 2·row_stride).
@@ -304,13 +316,18 @@ void depthwise3x3_interior(const uint8_t* x, int64_t width, int64_t channels, in
 template <int S>
 void depthwise3x3(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t padding, int64_t out_w,
                   int64_t oy_begin, int64_t oy_end, int32_t zp, const int32_t* weights, const int32_t* bias,
-                  const ChannelRequant& rq, uint8_t* out) {
-  if (channels <= 32)
+                  const ChannelRequant& rq, const QuadBlocks* prepared, uint8_t* out) {
+  if (channels <= kNarrowChannels)
     return depthwise3x3_narrow<S>(x, height, width, channels, padding, out_w, oy_begin, oy_end, zp, weights, bias, rq,
                                   out);
   const auto [ox_lo, ox_hi] = interior_range(width, 3, S, padding, out_w);
-  bool small = false;
-  const std::vector<QuadBlock> blocks = quad_blocks(channels, zp, weights, bias, rq, small);
+  // Made per call when the executor did not prepare them (a 14x14x384 layer spent a fifth
+  // of its time here).
+  QuadBlocks made;
+  if (!prepared) made = quad_blocks(channels, zp, weights, bias, rq);
+  const QuadBlocks& quads = prepared ? *prepared : made;
+  const std::vector<QuadBlock>& blocks = quads.blocks;
+  const bool small = quads.small;
   for (int64_t oy = oy_begin; oy < oy_end; ++oy) {
     const int64_t iy0 = oy * S - padding;
     if (iy0 < 0 || iy0 + 3 > height) {
@@ -331,14 +348,24 @@ void depthwise3x3(const uint8_t* x, int64_t height, int64_t width, int64_t chann
 void depthwise_nhwc_avx512(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                            int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                            int32_t zp, const int32_t* weights, const int32_t* bias, const ChannelRequant& rq,
-                           uint8_t* out) {
+                           const void* prepared, uint8_t* out) {
+  const auto* quads = static_cast<const QuadBlocks*>(prepared);
   if (kernel == 3 && stride == 1)
-    return depthwise3x3<1>(x, height, width, channels, padding, out_w, oy_begin, oy_end, zp, weights, bias, rq, out);
+    return depthwise3x3<1>(x, height, width, channels, padding, out_w, oy_begin, oy_end, zp, weights, bias, rq, quads,
+                           out);
   if (kernel == 3 && stride == 2)
-    return depthwise3x3<2>(x, height, width, channels, padding, out_w, oy_begin, oy_end, zp, weights, bias, rq, out);
+    return depthwise3x3<2>(x, height, width, channels, padding, out_w, oy_begin, oy_end, zp, weights, bias, rq, quads,
+                           out);
   for (int64_t oy = oy_begin; oy < oy_end; ++oy)
     depthwise_pixels(x, height, width, channels, kernel, stride, padding, out_w, oy, 0, out_w, zp, weights, bias, rq,
                      out);
+}
+
+std::shared_ptr<const void> prepare_depthwise_avx512(int64_t channels, int64_t kernel, int64_t stride, int32_t zp,
+                                                     const int32_t* weights, const int32_t* bias,
+                                                     const ChannelRequant& rq) {
+  if (kernel != 3 || (stride != 1 && stride != 2) || channels <= kNarrowChannels) return nullptr;
+  return std::make_shared<const QuadBlocks>(quad_blocks(channels, zp, weights, bias, rq));
 }
 
 }  // namespace intrain::int8

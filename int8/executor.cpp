@@ -60,6 +60,10 @@ Executor::Executor(Program program, ExecutorOptions options) : program_(std::mov
       f.depthwise_weights.resize(static_cast<size_t>(taps * channels));
       for (int64_t c = 0; c < channels; ++c)
         for (int64_t t = 0; t < taps; ++t) f.depthwise_weights[static_cast<size_t>(t * channels + c)] = w[c * taps + t];
+      if (f.kernels->prepare_depthwise)
+        f.depthwise_prepared = f.kernels->prepare_depthwise(channels, op.kernel, op.stride, op.input_zero_point,
+                                                            f.depthwise_weights.data(), op.bias.data<int32_t>(),
+                                                            channel_requant(op));
       continue;
     }
     const std::vector<int8_t> w = weights_to_nhwc(op.weight.data<int8_t>(), oc, icg, op.kernel);

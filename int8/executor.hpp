@@ -57,6 +57,7 @@ class Executor {
   struct FastOp {
     std::vector<PackedWeights> packed;       // conv (per group) and linear GEMM weights, NHWC k order
     std::vector<int32_t> depthwise_weights;  // [k·k][channels] for the depthwise kernels
+    std::shared_ptr<const void> depthwise_prepared;  // the table's prepare_depthwise, or null
     bool depthwise = false;      // one input and one output channel per group, codes out
     bool direct = false;         // 1x1, stride 1, no padding, channels % 4 == 0: GEMM on the activation itself
     bool vector_requant = false;  // every channel's multiplier fits the vector requantization

@@ -48,7 +48,7 @@ void Executor::run_depthwise_fast(size_t index, const uint8_t* in, int64_t batch
       const int64_t n = row / oh, oy = row % oh, rows = std::min(end - row, oh - oy);
       kernel(in + n * shape_numel(op.in_shape), s.height, s.width, s.channels, s.kernel, s.stride, s.padding, ow, oy,
              oy + rows, op.input_zero_point, f.depthwise_weights.data(), op.bias.data<int32_t>(), rq,
-             out + n * shape_numel(op.out_shape));
+             f.depthwise_prepared.get(), out + n * shape_numel(op.out_shape));
       row += rows;
     }
   });

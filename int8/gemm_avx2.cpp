@@ -256,7 +256,8 @@ void quantize_input_avx2(const float* x, int64_t n, float scale, int32_t zero_po
 // 3x3 at stride 1 or 2 through the strip kernel, everything else through depthwise_pixels.
 void depthwise_nhwc_avx2(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                          int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end, int32_t zp,
-                         const int32_t* weights, const int32_t* bias, const ChannelRequant& rq, uint8_t* out) {
+                         const int32_t* weights, const int32_t* bias, const ChannelRequant& rq,
+                         const void* /*prepared: none*/, uint8_t* out) {
   if (kernel == 3 && stride == 1)
     return depthwise3x3<1>(x, height, width, channels, padding, out_w, oy_begin, oy_end, zp, weights, bias, rq, out);
   if (kernel == 3 && stride == 2)

@@ -10,6 +10,7 @@
 // NHWC structure on plain loops (the reference twin of the others). The NCHW reference
 // executor (ExecutorOptions::fast = false) uses no table: it is the definition.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,10 +23,17 @@ using GemmFn = void (*)(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_p
                         const GemmOutput& output);
 // Packs weights [out][k] for this table's GEMM (its K alignment: PackedWeights::k_padded).
 using PackFn = PackedWeights (*)(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp);
+// `prepared`: what the table's prepare_depthwise made for this op, or null (the kernel then
+// lays out its constants itself, per call).
 using DepthwiseFn = void (*)(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                              int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                              int32_t zp, const int32_t* weights, const int32_t* bias, const ChannelRequant& rq,
-                             uint8_t* out);
+                             const void* prepared, uint8_t* out);
+// A depthwise op's weights, biases and requantization constants in the layout the table's
+// kernel wants, made once per op when the executor loads (null: nothing to prepare).
+using PrepareDepthwiseFn = std::shared_ptr<const void> (*)(int64_t channels, int64_t kernel, int64_t stride,
+                                                           int32_t zp, const int32_t* weights, const int32_t* bias,
+                                                           const ChannelRequant& rq);
 using MaxPoolFn = void (*)(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                            int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                            uint8_t* out);
@@ -48,7 +56,8 @@ struct KernelTable {
   // The rest of the network. Vector kernels require vector_requantizable multipliers: the
   // executor falls back to the scalar table's kernel for an op whose multipliers are not.
   DepthwiseFn depthwise;
-  int64_t depthwise_channel_multiple;  // channels % this == 0, else the scalar kernel
+  PrepareDepthwiseFn prepare_depthwise;  // nullptr where the kernel prepares nothing
+  int64_t depthwise_channel_multiple;    // channels % this == 0, else the scalar kernel
   MaxPoolFn max_pool;
   AddFn add;
   RequantizeFn requantize;

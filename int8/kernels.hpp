@@ -9,6 +9,7 @@
 // GEMM straight over the activation rows, a KxK one a GEMM over rows gathered by im2col_nhwc,
 // and a depthwise one runs 16 channels per vector.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace intrain::int8 {
@@ -112,17 +113,25 @@ std::vector<int8_t> weights_to_nhwc(const int8_t* w, int64_t out, int64_t channe
 
 // Depthwise convolution, output rows [oy_begin, oy_end) of one NHWC image, requantized
 // into NHWC codes (the vector twins: multipliers vector_requantizable; AVX2: channels % 8 == 0). Weights [k·k][channels] as int32, bias per channel (zero point not folded).
+// `prepared`: the AVX-512 kernel's constants from prepare_depthwise_avx512 for the same
+// arguments, or null (made per call); the others take none.
 void depthwise_nhwc_reference(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                               int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                               int32_t zp, const int32_t* weights, const int32_t* bias, const ChannelRequant& rq,
-                              uint8_t* out);
+                              const void* prepared, uint8_t* out);
 void depthwise_nhwc_avx2(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                          int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end, int32_t zp,
-                         const int32_t* weights, const int32_t* bias, const ChannelRequant& rq, uint8_t* out);
+                         const int32_t* weights, const int32_t* bias, const ChannelRequant& rq, const void* prepared,
+                         uint8_t* out);
 void depthwise_nhwc_avx512(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                            int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                            int32_t zp, const int32_t* weights, const int32_t* bias, const ChannelRequant& rq,
-                           uint8_t* out);
+                           const void* prepared, uint8_t* out);
+// The AVX-512 kernel's 3x3 constants (64-channel blocks in its lane order), null for the
+// shapes that need none (other kernels, 32 channels or fewer).
+std::shared_ptr<const void> prepare_depthwise_avx512(int64_t channels, int64_t kernel, int64_t stride, int32_t zp,
+                                                     const int32_t* weights, const int32_t* bias,
+                                                     const ChannelRequant& rq);
 
 // Max pooling of NHWC codes, output rows [oy_begin, oy_end) of one image: the largest code
 // of each channel over the window's in-bounds pixels (0 if none). The AVX-512 twin takes

@@ -186,7 +186,7 @@ std::vector<int8_t> weights_to_nhwc(const int8_t* w, int64_t out, int64_t channe
 void depthwise_nhwc_reference(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                               int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                               int32_t zp, const int32_t* weights, const int32_t* bias, const ChannelRequant& rq,
-                              uint8_t* out) {
+                              const void* /*prepared: none*/, uint8_t* out) {
   std::vector<int32_t> acc(static_cast<size_t>(channels));
   for (int64_t oy = oy_begin; oy < oy_end; ++oy)
     for (int64_t ox = 0; ox < out_w; ++ox) {

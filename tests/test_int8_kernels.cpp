@@ -259,7 +259,7 @@ TEST_CASE("every table's depthwise and max-pooling kernels equal the NHWC refere
     const ChannelRequant rq{mult.data(), shift.data(), 5, 5, 250};
     std::vector<uint8_t> want(static_cast<size_t>(oh * ow * c.channels)), got(want.size());
     depthwise_nhwc_reference(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh, 131,
-                             w.data(), bias.data(), rq, want.data());
+                             w.data(), bias.data(), rq, nullptr, want.data());
     CAPTURE(c.channels);
     CAPTURE(c.height);
     CAPTURE(c.stride);
@@ -269,18 +269,26 @@ TEST_CASE("every table's depthwise and max-pooling kernels equal the NHWC refere
     for (const KernelTable* table : tables) {
       CAPTURE(table->id);
       if (c.channels % table->depthwise_channel_multiple == 0) {
-        std::fill(got.begin(), got.end(), 0x77);
-        table->depthwise(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh, 131,
-                         w.data(), bias.data(), rq, got.data());
-        CHECK(got == want);
-        // The same rows in two calls, as the executor splits them over threads.
-        std::fill(got.begin(), got.end(), 0x77);
-        const int64_t half = oh / 2;
-        table->depthwise(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, half, 131,
-                         w.data(), bias.data(), rq, got.data());
-        table->depthwise(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, half, oh, 131,
-                         w.data(), bias.data(), rq, got.data());
-        CHECK(got == want);
+        // Constants laid out per call (null), and once, as the executor prepares them.
+        const std::shared_ptr<const void> prepared =
+            table->prepare_depthwise
+                ? table->prepare_depthwise(c.channels, c.kernel, c.stride, 131, w.data(), bias.data(), rq)
+                : nullptr;
+        for (const void* p : {static_cast<const void*>(nullptr), prepared.get()}) {
+          CAPTURE(p != nullptr);
+          std::fill(got.begin(), got.end(), 0x77);
+          table->depthwise(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, oh, 131,
+                           w.data(), bias.data(), rq, p, got.data());
+          CHECK(got == want);
+          // The same rows in two calls, as the executor splits them over threads.
+          std::fill(got.begin(), got.end(), 0x77);
+          const int64_t half = oh / 2;
+          table->depthwise(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, 0, half, 131,
+                           w.data(), bias.data(), rq, p, got.data());
+          table->depthwise(x.data(), c.height, c.width, c.channels, c.kernel, c.stride, c.padding, ow, half, oh, 131,
+                           w.data(), bias.data(), rq, p, got.data());
+          CHECK(got == want);
+        }
       }
       // Max pooling over the same windows (padding included).
       std::vector<uint8_t> got_max(want.size(), 0x77);
