@@ -250,6 +250,7 @@ int register_all() {
     const std::string tail = std::string("/") + t->id;
     benchmark::RegisterBenchmark(("depthwise3x3/112x112x24" + tail).c_str(), BM_depthwise, 112, 24, 1, t);
     benchmark::RegisterBenchmark(("depthwise3x3/56x56x96" + tail).c_str(), BM_depthwise, 56, 96, 1, t);
+    benchmark::RegisterBenchmark(("depthwise3x3/56x56x144" + tail).c_str(), BM_depthwise, 56, 144, 1, t);
     benchmark::RegisterBenchmark(("depthwise3x3/14x14x384" + tail).c_str(), BM_depthwise, 14, 384, 1, t);
     benchmark::RegisterBenchmark(("depthwise3x3/112x112x96_s2" + tail).c_str(), BM_depthwise, 112, 96, 2, t);
     benchmark::RegisterBenchmark(("depthwise3x3/28x28x192_s2" + tail).c_str(), BM_depthwise, 28, 192, 2, t);

@@ -108,21 +108,54 @@ inline void depthwise3x3_strip16(const uint8_t* in, int64_t row_stride, int64_t 
     _mm_mask_storeu_epi8(y + n * channels, mask, _mm512_cvtepi32_epi8(requantize16(acc[n], m, shift, zp, lo, hi)));
 }
 
-// Up to this many channels the 3x3 kernel takes 16 channels per vector, beyond it 64.
+// The interior of output row oy for channels [c_begin, c_end), 16 channels per vector: strips
+// of 4 outputs, one vpdpwssd per tap, the weights and the requantization constants of those
+// channels held in registers across the row.
+template <int S>
+void narrow_interior(const uint8_t* x, int64_t width, int64_t channels, int64_t padding, int64_t out_w, int64_t oy,
+                     int64_t ox_lo, int64_t ox_hi, int64_t c_begin, int64_t c_end, int32_t zp, const int32_t* weights,
+                     const int32_t* bias, const ChannelRequant& rq, uint8_t* out) {
+  const __m512i out_zp = _mm512_set1_epi32(rq.zero_point), lo = _mm512_set1_epi32(rq.lo), hi = _mm512_set1_epi32(rq.hi);
+  const __m512i vzp = _mm512_set1_epi32(zp);
+  const int64_t row_stride = width * channels;
+  const int64_t iy0 = oy * S - padding;
+  for (int64_t c0 = c_begin; c0 < c_end; c0 += 16) {
+    const __mmask16 mask = lanes_mask(c_end - c0);
+    __m512i w[9];
+    __m512i weight_sum = _mm512_setzero_si512();
+    for (int t = 0; t < 9; ++t) {
+      w[t] = _mm512_maskz_loadu_epi32(mask, weights + t * channels + c0);
+      weight_sum = _mm512_add_epi32(weight_sum, w[t]);
+    }
+    const __m512i folded =
+        _mm512_sub_epi32(_mm512_maskz_loadu_epi32(mask, bias + c0), _mm512_mullo_epi32(vzp, weight_sum));
+    const __m512i m = _mm512_maskz_loadu_epi32(mask, rq.multiplier + c0);
+    const __m512i shift = _mm512_maskz_loadu_epi32(mask, rq.shift + c0);
+    const uint8_t* in = x + iy0 * row_stride + c0;
+    uint8_t* y = out + oy * out_w * channels + c0;
+    int64_t ox = ox_lo;
+    for (; ox + 4 <= ox_hi; ox += 4)
+      depthwise3x3_strip16<S, 4>(in + (ox * S - padding) * channels, row_stride, channels, mask, w, folded, m, shift,
+                                 out_zp, lo, hi, y + ox * channels);
+    for (; ox < ox_hi; ++ox)
+      depthwise3x3_strip16<S, 1>(in + (ox * S - padding) * channels, row_stride, channels, mask, w, folded, m, shift,
+                                 out_zp, lo, hi, y + ox * channels);
+  }
+}
+
+// A 64-channel quad block costs the same however few of its channels are real, and 16
+// channels per vector cost about a third of it per 16 channels: channels past the last full
+// block go through narrow_interior when they are this many or fewer (MobileNetV2's 96 and 144
+// leave tails of 32 and 16), and the whole op does when it has no more than this
+// (MobileNetV1-0.75's first 24-channel depthwise ran 15% slower on quads).
 constexpr int64_t kNarrowChannels = 32;
 
-// 3x3, stride S, for 32 channels or fewer, where 64-channel quads would mostly multiply
-// padding (MobileNetV1-0.75's first 24-channel depthwise ran 15% slower on them): the
-// interior in strips of 4 outputs per 16 channels, one vpdpwssd per tap, the weights and
-// the requantization constants of those channels held in registers across the row.
+// 3x3, stride S, all channels 16 per vector (at most kNarrowChannels of them).
 template <int S>
 void depthwise3x3_narrow(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t padding, int64_t out_w,
                   int64_t oy_begin, int64_t oy_end, int32_t zp, const int32_t* weights, const int32_t* bias,
                   const ChannelRequant& rq, uint8_t* out) {
   const auto [ox_lo, ox_hi] = interior_range(width, 3, S, padding, out_w);
-  const __m512i out_zp = _mm512_set1_epi32(rq.zero_point), lo = _mm512_set1_epi32(rq.lo), hi = _mm512_set1_epi32(rq.hi);
-  const __m512i vzp = _mm512_set1_epi32(zp);
-  const int64_t row_stride = width * channels;
   for (int64_t oy = oy_begin; oy < oy_end; ++oy) {
     const int64_t iy0 = oy * S - padding;
     if (iy0 < 0 || iy0 + 3 > height) {
@@ -131,29 +164,15 @@ void depthwise3x3_narrow(const uint8_t* x, int64_t height, int64_t width, int64_
     }
     depthwise_pixels(x, height, width, channels, 3, S, padding, out_w, oy, 0, ox_lo, zp, weights, bias, rq, out);
     depthwise_pixels(x, height, width, channels, 3, S, padding, out_w, oy, ox_hi, out_w, zp, weights, bias, rq, out);
-    for (int64_t c0 = 0; c0 < channels; c0 += 16) {
-      const __mmask16 mask = lanes_mask(channels - c0);
-      __m512i w[9];
-      __m512i weight_sum = _mm512_setzero_si512();
-      for (int t = 0; t < 9; ++t) {
-        w[t] = _mm512_maskz_loadu_epi32(mask, weights + t * channels + c0);
-        weight_sum = _mm512_add_epi32(weight_sum, w[t]);
-      }
-      const __m512i folded =
-          _mm512_sub_epi32(_mm512_maskz_loadu_epi32(mask, bias + c0), _mm512_mullo_epi32(vzp, weight_sum));
-      const __m512i m = _mm512_maskz_loadu_epi32(mask, rq.multiplier + c0);
-      const __m512i shift = _mm512_maskz_loadu_epi32(mask, rq.shift + c0);
-      const uint8_t* in = x + iy0 * row_stride + c0;
-      uint8_t* y = out + oy * out_w * channels + c0;
-      int64_t ox = ox_lo;
-      for (; ox + 4 <= ox_hi; ox += 4)
-        depthwise3x3_strip16<S, 4>(in + (ox * S - padding) * channels, row_stride, channels, mask, w, folded, m, shift,
-                                 out_zp, lo, hi, y + ox * channels);
-      for (; ox < ox_hi; ++ox)
-        depthwise3x3_strip16<S, 1>(in + (ox * S - padding) * channels, row_stride, channels, mask, w, folded, m, shift,
-                                 out_zp, lo, hi, y + ox * channels);
-    }
+    narrow_interior<S>(x, width, channels, padding, out_w, oy, ox_lo, ox_hi, 0, channels, zp, weights, bias, rq, out);
   }
+}
+
+// The channels the quad blocks take: every full block, and the tail too when it is longer
+// than kNarrowChannels.
+inline int64_t quad_channels(int64_t channels) {
+  const int64_t tail = channels % 64;
+  return tail > kNarrowChannels ? channels : channels - tail;
 }
 
 // The 3x3 interior path works on 64 channels at a time and multiplies with vpdpbusd, which
@@ -191,7 +210,7 @@ QuadBlocks quad_blocks(int64_t channels, int32_t zp, const int32_t* weights, con
   QuadBlocks made;
   std::vector<QuadBlock>& blocks = made.blocks;
   bool& small = made.small;
-  blocks.resize(static_cast<size_t>((channels + 63) / 64));
+  blocks.resize(static_cast<size_t>((quad_channels(channels) + 63) / 64));
   for (size_t b = 0; b < blocks.size(); ++b) {
     QuadBlock& q = blocks[b];
     for (int k = 0; k < 4; ++k)
@@ -340,6 +359,10 @@ void depthwise3x3(const uint8_t* x, int64_t height, int64_t width, int64_t chann
       depthwise3x3_interior<S, true>(x, width, channels, padding, out_w, oy, ox_lo, ox_hi, blocks, rq, out);
     else
       depthwise3x3_interior<S, false>(x, width, channels, padding, out_w, oy, ox_lo, ox_hi, blocks, rq, out);
+    const int64_t quads_end = quad_channels(channels);
+    if (quads_end < channels)
+      narrow_interior<S>(x, width, channels, padding, out_w, oy, ox_lo, ox_hi, quads_end, channels, zp, weights, bias,
+                         rq, out);
   }
 }
 

@@ -223,7 +223,8 @@ TEST_CASE("every table's depthwise and max-pooling kernels equal the NHWC refere
                                         {130, 8, 8, 5, 2, 2},  {24, 4, 4, 3, 1, 0},   {48, 20, 19, 3, 2, 1},
                                         {33, 12, 17, 3, 1, 1}, {8, 11, 11, 3, 2, 0},  {17, 3, 14, 3, 1, 1},
                                         {32, 13, 12, 3, 1, 0}, {144, 10, 13, 3, 1, 1}, {64, 9, 18, 3, 2, 1},
-                                        {200, 6, 11, 3, 2, 0}}) {
+                                        {200, 6, 11, 3, 2, 0},
+                                        {100, 7, 9, 3, 1, 1},  {96, 8, 10, 3, 2, 1}}) {
     const int64_t oh = (c.height + 2 * c.padding - c.kernel) / c.stride + 1;
     const int64_t ow = (c.width + 2 * c.padding - c.kernel) / c.stride + 1;
     std::vector<uint8_t> x(static_cast<size_t>(c.height * c.width * c.channels));
