@@ -58,11 +58,18 @@ const Tensor& output_at(const std::map<std::string, Tensor>& outputs, const std:
 // codes give identical values (both are s·(q − z)), so the difference is in the codes:
 // inherited when the op's input codes differed already, else made here.
 std::string explain(const int8::Op& op, const Int8OpDebug& row, double input_mismatch, int64_t at_bound, int64_t mismatched) {
-  char text[320];
-  if (input_mismatch > 0) {
+  char text[400];
+  if (input_mismatch > 0 && op.output_scale.defined()) {  // logits: there are no output codes to count
     std::snprintf(text, sizeof text,
                   "inherited: %.2f%% of its input codes already differ from the fake-quantized model's "
-                  "(earlier ops' requantization rounding); here %.2f%% of its outputs differ",
+                  "(earlier ops' requantization rounding); its int32 bias is also rounded to units of "
+                  "input·weight scale",
+                  100 * input_mismatch);
+  } else if (input_mismatch > 0) {
+    std::snprintf(text, sizeof text,
+                  "inherited: %.2f%% of its input codes already differ from the fake-quantized model's "
+                  "(earlier ops' requantization rounding: fixed-point multipliers and int32 biases in units of "
+                  "input·weight scale, against float); here %.2f%% of its outputs differ",
                   100 * input_mismatch, 100 * row.code_mismatch);
   } else if (op.output_scale.defined()) {
     std::snprintf(text, sizeof text, "logits: the int32 bias is rounded to units of input·weight scale");

@@ -269,4 +269,8 @@ TEST_CASE("debug_int8: where the executor departs from the fake-quantized model,
   CHECK(first.code_mismatch > 0.1);
   CHECK(first.note.find("from identical input codes") != std::string::npos);
   CHECK(report.ops[2].note.find("inherited") != std::string::npos);  // the second conv reads wrong codes
+  // The logits inherit it too; they have no codes to count, and the note says no "nan%".
+  const quant::Int8OpDebug& logits = report.ops.back();
+  CHECK(logits.note.find("inherited") != std::string::npos);
+  CHECK(logits.note.find("nan") == std::string::npos);
 }
