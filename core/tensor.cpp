@@ -313,7 +313,6 @@ Tensor detail::record_view(Tensor view, const char* op, const Tensor& input, Vie
   return recorder(std::move(view), op, input, std::move(backward));
 }
 
-
 bool Tensor::requires_grad() const { return checked().requires_grad; }
 
 // set_requires_grad and backward are autograd's (core/autograd.cpp).

@@ -29,12 +29,17 @@ struct Requant16 {
   return {m, _mm512_srli_epi64(m, 32), shift, mask, _mm512_srai_epi32(mask, 1), zp, lo, hi};
 }
 
-[[gnu::always_inline]] inline __m512i requantize16(__m512i x, const Requant16& k) {
+// The rounding doubling high multiply, (x·m + 2^30) >> 31 on each lane; odd_multiplier is m >> 32.
+[[gnu::always_inline]] inline __m512i rounding_doubling_high16(__m512i x, __m512i multiplier, __m512i odd_multiplier) {
   const __m512i round = _mm512_set1_epi64(int64_t{1} << 30);
-  const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, k.multiplier), round), 31);
+  const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, multiplier), round), 31);
   const __m512i odd =
-      _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), k.odd_multiplier), round), 1);
-  const __m512i high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+      _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), odd_multiplier), round), 1);
+  return _mm512_mask_blend_epi32(0xAAAA, even, odd);
+}
+
+[[gnu::always_inline]] inline __m512i requantize16(__m512i x, const Requant16& k) {
+  const __m512i high = rounding_doubling_high16(x, k.multiplier, k.odd_multiplier);
   const __m512i remainder = _mm512_add_epi32(_mm512_and_si512(high, k.mask), _mm512_srai_epi32(high, 31));
   const __mmask16 up = _mm512_cmpgt_epi32_mask(remainder, k.half);
   const __m512i shifted = _mm512_srav_epi32(high, k.shift);
@@ -60,11 +65,7 @@ struct SmallRequant16 {
 }
 
 [[gnu::always_inline]] inline __m512i requantize16_small_unclamped(__m512i x, const SmallRequant16& k) {
-  const __m512i round = _mm512_set1_epi64(int64_t{1} << 30);
-  const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, k.multiplier), round), 31);
-  const __m512i odd =
-      _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), k.odd_multiplier), round), 1);
-  const __m512i high = _mm512_mask_blend_epi32(0xAAAA, even, odd);
+  const __m512i high = rounding_doubling_high16(x, k.multiplier, k.odd_multiplier);
   const __m512i nudge = _mm512_mask_add_epi32(k.half_up, k.rounds, k.half_up, _mm512_srai_epi32(high, 31));
   return _mm512_add_epi32(_mm512_srav_epi32(_mm512_add_epi32(high, nudge), k.shift), k.zero_point);
 }

@@ -150,26 +150,8 @@ void narrow_interior(const uint8_t* x, int64_t width, int64_t channels, int64_t 
 // (MobileNetV1-0.75's first 24-channel depthwise ran 15% slower on quads).
 constexpr int64_t kNarrowChannels = 32;
 
-// 3x3, stride S, all channels 16 per vector (at most kNarrowChannels of them).
-template <int S>
-void depthwise3x3_narrow(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t padding, int64_t out_w,
-                  int64_t oy_begin, int64_t oy_end, int32_t zp, const int32_t* weights, const int32_t* bias,
-                  const ChannelRequant& rq, uint8_t* out) {
-  const auto [ox_lo, ox_hi] = interior_range(width, 3, S, padding, out_w);
-  for (int64_t oy = oy_begin; oy < oy_end; ++oy) {
-    const int64_t iy0 = oy * S - padding;
-    if (iy0 < 0 || iy0 + 3 > height) {
-      depthwise_pixels(x, height, width, channels, 3, S, padding, out_w, oy, 0, out_w, zp, weights, bias, rq, out);
-      continue;
-    }
-    depthwise_pixels(x, height, width, channels, 3, S, padding, out_w, oy, 0, ox_lo, zp, weights, bias, rq, out);
-    depthwise_pixels(x, height, width, channels, 3, S, padding, out_w, oy, ox_hi, out_w, zp, weights, bias, rq, out);
-    narrow_interior<S>(x, width, channels, padding, out_w, oy, ox_lo, ox_hi, 0, channels, zp, weights, bias, rq, out);
-  }
-}
-
 // The channels the quad blocks take: every full block, and the tail too when it is longer
-// than kNarrowChannels.
+// than kNarrowChannels (none for an op of at most kNarrowChannels channels).
 inline int64_t quad_channels(int64_t channels) {
   const int64_t tail = channels % 64;
   return tail > kNarrowChannels ? channels : channels - tail;
@@ -331,19 +313,18 @@ void depthwise3x3_interior(const uint8_t* x, int64_t width, int64_t channels, in
 }
 
 // 3x3, stride S: rows whose window leaves the image, and the border columns, through
-// depthwise_pixels; the interior through depthwise3x3_interior.
+// depthwise_pixels; the interior's full 64-channel blocks (and a tail over kNarrowChannels)
+// through depthwise3x3_interior, the rest 16 channels per vector through narrow_interior.
 template <int S>
 void depthwise3x3(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t padding, int64_t out_w,
                   int64_t oy_begin, int64_t oy_end, int32_t zp, const int32_t* weights, const int32_t* bias,
                   const ChannelRequant& rq, const QuadBlocks* prepared, uint8_t* out) {
-  if (channels <= kNarrowChannels)
-    return depthwise3x3_narrow<S>(x, height, width, channels, padding, out_w, oy_begin, oy_end, zp, weights, bias, rq,
-                                  out);
   const auto [ox_lo, ox_hi] = interior_range(width, 3, S, padding, out_w);
+  const int64_t quads_end = quad_channels(channels);
   // Made per call when the executor did not prepare them (a 14x14x384 layer spent a fifth
   // of its time here).
   QuadBlocks made;
-  if (!prepared) made = quad_blocks(channels, zp, weights, bias, rq);
+  if (!prepared && quads_end > 0) made = quad_blocks(channels, zp, weights, bias, rq);
   const QuadBlocks& quads = prepared ? *prepared : made;
   const std::vector<QuadBlock>& blocks = quads.blocks;
   const bool small = quads.small;
@@ -359,7 +340,6 @@ void depthwise3x3(const uint8_t* x, int64_t height, int64_t width, int64_t chann
       depthwise3x3_interior<S, true>(x, width, channels, padding, out_w, oy, ox_lo, ox_hi, blocks, rq, out);
     else
       depthwise3x3_interior<S, false>(x, width, channels, padding, out_w, oy, ox_lo, ox_hi, blocks, rq, out);
-    const int64_t quads_end = quad_channels(channels);
     if (quads_end < channels)
       narrow_interior<S>(x, width, channels, padding, out_w, oy, ox_lo, ox_hi, quads_end, channels, zp, weights, bias,
                          rq, out);
