@@ -3,7 +3,7 @@
 // u8·s8→s32 GEMM, oneDNN's int8 convolution (NHWC, int32 out: the other way to reach AMX)
 // and the scalar reference, on the shapes of MobileNetV1-0.75's pointwise layers at 224x224,
 // ResNet-18's 3x3 convolutions as im2col GEMMs and LeNet's classifier; the NHWC depthwise
-// kernels and per-channel requantization against their references.
+// kernels, per-channel requantization and residual additions against their references.
 // GOP/s counts 2 operations per multiply-add; peak% is against the table's int8 unit
 // (bench_peak: vpdpbusd for vnni, TDPBUSD tiles for amx), one core.
 #include <oneapi/dnnl/dnnl.h>
@@ -83,6 +83,7 @@ void BM_table_gemm(benchmark::State& state, GemmCase c, const KernelTable* table
   if (requantize) {
     to.codes = o.codes.data();
     to.requant = {o.multiplier.data(), o.shift.data(), 5, 5, 255};
+    to.small_sums = packed.small_sums;
   } else {
     to.acc = o.acc.data();
   }
@@ -223,6 +224,31 @@ void BM_requantize(benchmark::State& state, const KernelTable* table) {
   state.counters["Gvalues/s"] = static_cast<double>(acc.size()) * static_cast<double>(state.iterations()) / timer.seconds() / 1e9;
 }
 
+// A residual addition of ResNet-18's first stage (56x56x64 codes), scales as the converter derives them.
+void BM_add(benchmark::State& state, const KernelTable* table) {
+  constexpr int64_t kCodes = 56 * 56 * 64;
+  Generator g(4);
+  std::vector<uint8_t> a(kCodes), b(kCodes), out(kCodes);
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = static_cast<uint8_t>(g.next_u64());
+    b[i] = static_cast<uint8_t>(g.next_u64());
+  }
+  const double sa = 0.05, sb = 0.08, so = 0.1, common = 2 * sb;
+  const double ms[3] = {sa / common, sb / common, common / (so * (1 << 20))};
+  AddParams p;
+  for (int i = 0; i < 3; ++i) {
+    p.multiplier[i] = quantize_multiplier(ms[i]).multiplier;
+    p.shift[i] = quantize_multiplier(ms[i]).shift;
+  }
+  p.a_zero_point = 3, p.b_zero_point = 9, p.zero_point = 0;
+  bench::LoopTimer timer;
+  for (auto _ : state) {
+    table->add(a.data(), b.data(), kCodes, p, out.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["Gcodes/s"] = static_cast<double>(kCodes) * static_cast<double>(state.iterations()) / timer.seconds() / 1e9;
+}
+
 int register_all() {
   const auto tables = available_kernel_tables();
   for (const GemmCase& c : kGemms) {
@@ -255,6 +281,7 @@ int register_all() {
     benchmark::RegisterBenchmark(("depthwise3x3/112x112x96_s2" + tail).c_str(), BM_depthwise, 112, 96, 2, t);
     benchmark::RegisterBenchmark(("depthwise3x3/28x28x192_s2" + tail).c_str(), BM_depthwise, 28, 192, 2, t);
     benchmark::RegisterBenchmark(("requantize/384x196" + tail).c_str(), BM_requantize, t);
+    benchmark::RegisterBenchmark(("add/56x56x64" + tail).c_str(), BM_add, t);
   }
   return 0;
 }

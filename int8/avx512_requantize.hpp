@@ -23,10 +23,15 @@ struct Requant16 {
   __m512i multiplier, odd_multiplier, shift, mask, half, zero_point, lo, hi;
 };
 
+// The odd lanes' multipliers moved to the even positions, as _mm512_mul_epi32 reads them. The
+// zero-masking form: GCC 12 warns of the plain form's undefined pass-through operand when
+// the multipliers are a broadcast (a false positive, GCC bug 105593).
+[[gnu::always_inline]] inline __m512i odd_lanes_low(__m512i m) { return _mm512_maskz_srli_epi64(0xFF, m, 32); }
+
 [[gnu::always_inline]] inline Requant16 make_requant16(__m512i m, __m512i shift, __m512i zp, __m512i lo, __m512i hi) {
   const __m512i one = _mm512_set1_epi32(1);
   const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, shift), one);
-  return {m, _mm512_srli_epi64(m, 32), shift, mask, _mm512_srai_epi32(mask, 1), zp, lo, hi};
+  return {m, odd_lanes_low(m), shift, mask, _mm512_srai_epi32(mask, 1), zp, lo, hi};
 }
 
 // The rounding doubling high multiply, (x·m + 2^30) >> 31 on each lane; odd_multiplier is m >> 32.
@@ -61,7 +66,7 @@ struct SmallRequant16 {
 [[gnu::always_inline]] inline SmallRequant16 make_small_requant16(__m512i m, __m512i shift, __m512i zp) {
   const __mmask16 rounds = _mm512_test_epi32_mask(shift, shift);
   const __m512i half_up = _mm512_maskz_sllv_epi32(rounds, _mm512_set1_epi32(1), _mm512_sub_epi32(shift, _mm512_set1_epi32(1)));
-  return {m, _mm512_srli_epi64(m, 32), shift, half_up, zp, rounds};
+  return {m, odd_lanes_low(m), shift, half_up, zp, rounds};
 }
 
 [[gnu::always_inline]] inline __m512i requantize16_small_unclamped(__m512i x, const SmallRequant16& k) {

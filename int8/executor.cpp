@@ -110,6 +110,7 @@ void Executor::run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_
       if (fast_[index].vector_requant) {  // codes straight from the GEMM
         to.codes = out + begin * oc;
         to.requant = channel_requant(op);
+        to.small_sums = pw.small_sums;
         to.ld = oc;
         gemm(x, rows, pw.k_padded, pw.k_padded, oc, pw.data.data(), pw.bias.data(), 0, oc, to);
         return;

@@ -137,6 +137,7 @@ void Executor::run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uin
       if (f.vector_requant) {  // requantized in the GEMM's epilogue (never for logits)
         to.codes = y;
         to.requant = channel_requant(op, g * ocg);
+        to.small_sums = pw.small_sums;
         to.ld = s.out_channels;
         gemm(x, count, lda, pw.k_padded, ocg, pw.data.data(), pw.bias.data(), oc0, oc1, to);
         continue;

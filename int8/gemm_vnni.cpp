@@ -14,10 +14,45 @@ namespace intrain::int8 {
 namespace {
 
 
+// B whole blocks (16·B channels) of each of R rows as codes, when every sum is small
+// (GemmOutput::small_sums): the cheaper exact rounding, then packs and packus take four
+// blocks to bytes with their int16 and u8 saturation (the clamp to [lo, hi] follows on bytes),
+// interleaved by 128-bit lane; one vpermd restores the channel order for a single store of
+// 16·B bytes. 14 operations per 16 codes instead of 20, and one store instead of B.
+template <int R, int B>
+inline void packed_rows_epilogue(const __m512i (&sums)[6][4], const int32_t* bias, int64_t oc0,
+                                 const GemmOutput& output, int64_t row0) {
+  const ChannelRequant& rq = output.requant;
+  const __m512i zp = _mm512_set1_epi32(rq.zero_point);
+  __m512i block_bias[B];
+  SmallRequant16 requant[B];
+  for (int b = 0; b < B; ++b) {
+    block_bias[b] = _mm512_loadu_si512(bias + oc0 + 16 * b);
+    requant[b] = make_small_requant16(_mm512_loadu_si512(rq.multiplier + oc0 + 16 * b),
+                                      _mm512_loadu_si512(rq.shift + oc0 + 16 * b), zp);
+  }
+  // Lane L of the packed vector holds channels 4L..4L+3 of blocks 0..3, in that order.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m512i lo = _mm512_set1_epi8(static_cast<char>(rq.lo)), hi = _mm512_set1_epi8(static_cast<char>(rq.hi));
+  const __mmask64 store = B == 4 ? ~__mmask64{0} : (__mmask64{1} << (16 * B)) - 1;
+  for (int r = 0; r < R; ++r) {
+    __m512i v[4] = {};
+    for (int b = 0; b < B; ++b)
+      v[b] = requantize16_small_unclamped(_mm512_add_epi32(sums[r][b], block_bias[b]), requant[b]);
+    const __m512i packed = _mm512_packus_epi16(_mm512_packs_epi32(v[0], v[1]), _mm512_packs_epi32(v[2], v[3]));
+    const __m512i codes = _mm512_min_epu8(_mm512_max_epu8(_mm512_permutexvar_epi32(order, packed), lo), hi);
+    _mm512_mask_storeu_epi8(output.codes + (row0 + r) * output.ld + oc0, store, codes);
+  }
+}
+
 // Bias, then codes (requantized per channel) or raw accumulators, for a tile's R rows × B blocks.
 template <int R, int B>
 inline void tile_epilogue(const __m512i (&sums)[6][4], const int32_t* bias, int64_t out, int64_t oc0,
                           const GemmOutput& output, int64_t row0) {
+  if (output.codes && output.small_sums && oc0 + 16 * B <= out) {
+    packed_rows_epilogue<R, B>(sums, bias, oc0, output, row0);
+    return;
+  }
   for (int b = 0; b < B; ++b) {
     const BlockEpilogue epilogue(output, bias, out, oc0 + b * 16);
     for (int r = 0; r < R; ++r) epilogue.row(sums[r][b], row0 + r);

@@ -51,6 +51,10 @@ struct PackedWeights {
   int64_t out = 0, k = 0, k_padded = 0;
   std::vector<int8_t> data;
   std::vector<int32_t> bias;
+  // Every sum bias + Σ x·w (x any code 0..255) lies within ±2^30 (255·Σ|w| + |bias| < 2^30
+  // on every channel): the kernels may then round with the cheaper exact form
+  // (avx512_requantize.hpp). True for every layer the converter makes in practice.
+  bool small_sums = false;
 };
 PackedWeights pack_weights(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp);
 // The same layout with k padded to `k_padded` (a multiple of 4, at least k).
@@ -79,6 +83,7 @@ struct GemmOutput {
   ChannelRequant requant;
   int32_t* acc = nullptr;
   int64_t ld = 0;
+  bool small_sums = false;  // the packed weights' small_sums: the kernels may round the cheaper way
 };
 
 // out[m][oc] for oc in [oc_begin, oc_end) (multiples of 16 except a final end = w.out) of

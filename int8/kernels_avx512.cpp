@@ -57,22 +57,31 @@ void max_pool_nhwc_avx512(const uint8_t* x, int64_t height, int64_t width, int64
   }
 }
 
+// Every intermediate is small: (code − zp)·2^20 lies within ±2^28, each input rescaled by a
+// multiplier of at most 1/2 stays there, and their sum within ±2^29, so all three steps take
+// the cheaper exact rounding (avx512_requantize.hpp). 64 codes per step: packs and packus
+// saturate as the clamp to [0, 255] would, then one vpermd puts the 64 bytes back in order.
 void add_avx512(const uint8_t* a, const uint8_t* b, int64_t n, const AddParams& p, uint8_t* out) {
   const __m512i za = _mm512_set1_epi32(p.a_zero_point), zb = _mm512_set1_epi32(p.b_zero_point);
-  const __m512i zero = _mm512_setzero_si512(), min = _mm512_set1_epi32(INT32_MIN), max = _mm512_set1_epi32(INT32_MAX);
-  __m512i m[3], shift[3];
-  for (int i = 0; i < 3; ++i) {
-    m[i] = _mm512_set1_epi32(p.multiplier[i]);
-    shift[i] = _mm512_set1_epi32(p.shift[i]);
-  }
-  const __m512i zp = _mm512_set1_epi32(p.zero_point), lo = _mm512_set1_epi32(p.lo), hi = _mm512_set1_epi32(p.hi);
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 mask = lanes_mask(n - i);
-    const __m512i xa = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, a + i)), za), 20);
-    const __m512i xb = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, b + i)), zb), 20);
-    const __m512i sum = _mm512_add_epi32(requantize16(xa, m[0], shift[0], zero, min, max),
-                                         requantize16(xb, m[1], shift[1], zero, min, max));
-    _mm_mask_storeu_epi8(out + i, mask, _mm512_cvtepi32_epi8(requantize16(sum, m[2], shift[2], zp, lo, hi)));
+  const __m512i zero = _mm512_setzero_si512();
+  auto requant = [&](int i, __m512i zp) {
+    return make_small_requant16(_mm512_set1_epi32(p.multiplier[i]), _mm512_set1_epi32(p.shift[i]), zp);
+  };
+  const SmallRequant16 k[3] = {requant(0, zero), requant(1, zero), requant(2, _mm512_set1_epi32(p.zero_point))};
+  const __m512i lo = _mm512_set1_epi8(static_cast<char>(p.lo)), hi = _mm512_set1_epi8(static_cast<char>(p.hi));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  for (int64_t i = 0; i < n; i += 64) {
+    const __mmask64 mask = n - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (n - i)) - 1;
+    const __m512i va = _mm512_maskz_loadu_epi8(mask, a + i), vb = _mm512_maskz_loadu_epi8(mask, b + i);
+    __m512i sum[4];
+    for (int q = 0; q < 4; ++q) {
+      const __m512i xa = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(va, q)), za), 20);
+      const __m512i xb = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(vb, q)), zb), 20);
+      sum[q] = requantize16_small_unclamped(
+          _mm512_add_epi32(requantize16_small_unclamped(xa, k[0]), requantize16_small_unclamped(xb, k[1])), k[2]);
+    }
+    const __m512i packed = _mm512_packus_epi16(_mm512_packs_epi32(sum[0], sum[1]), _mm512_packs_epi32(sum[2], sum[3]));
+    _mm512_mask_storeu_epi8(out + i, mask, _mm512_min_epu8(_mm512_max_epu8(_mm512_permutexvar_epi32(order, packed), lo), hi));
   }
 }
 

@@ -212,15 +212,21 @@ PackedWeights pack_weights_padded(const int8_t* w, int64_t out, int64_t k, int64
   const int64_t blocks = (out + 15) / 16;
   p.data.assign(static_cast<size_t>(blocks * p.k_padded * 16), 0);
   p.bias.assign(static_cast<size_t>(out), 0);
+  p.small_sums = true;
   for (int64_t o = 0; o < out; ++o) {
     int32_t row_sum = 0;
+    int64_t abs_sum = 0;
     for (int64_t j = 0; j < k; ++j) {
       const int8_t v = w[o * k + j];
       row_sum += v;
+      abs_sum += v < 0 ? -v : v;
       // block o/16, k-group j/4, lane o%16, byte j%4
       p.data[static_cast<size_t>(((o / 16) * (p.k_padded / 4) + j / 4) * 64 + (o % 16) * 4 + j % 4)] = v;
     }
-    p.bias[static_cast<size_t>(o)] = bias[o] - zp * row_sum;
+    const int32_t folded = bias[o] - zp * row_sum;
+    p.bias[static_cast<size_t>(o)] = folded;
+    const int64_t bound = 255 * abs_sum + (folded < 0 ? -int64_t{folded} : int64_t{folded});
+    if (bound >= (int64_t{1} << 30)) p.small_sums = false;
   }
   return p;
 }

@@ -44,13 +44,18 @@ TEST_CASE("every table's GEMM equals the reference loops bit for bit, raw and re
   for (int64_t rows : {1, 3, 16, 17, 33, 50})
     for (int64_t k : {1, 3, 4, 25, 70, 800})
       for (int64_t out : {1, 7, 16, 17, 50, 130})
-        for (int32_t zp : {0, 7, 128, 255}) {
+        for (int32_t zp_case : {0, 7, 128, 255, -1}) {
+          // -1: zero point 7 with a bias near 2^30, past the cheaper rounding's bound
+          // (PackedWeights::small_sums false), so the kernels' full rounding runs too.
+          const bool large_bias = zp_case < 0;
+          const int32_t zp = large_bias ? 7 : zp_case;
           std::vector<uint8_t> x(static_cast<size_t>(rows * k));
           std::vector<int8_t> w(static_cast<size_t>(out * k));
           std::vector<int32_t> bias(static_cast<size_t>(out)), mult(bias.size()), shift(bias.size());
           for (auto& v : x) v = static_cast<uint8_t>(g.next_u64());
           for (auto& v : w) v = static_cast<int8_t>(static_cast<int>(g.next_u64() % 255) - 127);
           for (auto& v : bias) v = static_cast<int32_t>(g.next_u64() % 20001) - 10000;
+          if (large_bias) bias[0] = (1 << 30) - 100;
           for (size_t c = 0; c < bias.size(); ++c) {
             const FixedPointMultiplier m = quantize_multiplier(std::pow(10.0, -6.0 + 5.5 * g.uniform()));
             mult[c] = m.multiplier;
@@ -69,6 +74,7 @@ TEST_CASE("every table's GEMM equals the reference loops bit for bit, raw and re
           for (const KernelTable* table : tables) {
             CAPTURE(table->id);
             const PackedWeights packed = table->pack(w.data(), out, k, bias.data(), zp);
+            CHECK(packed.small_sums == !large_bias);
             // Rows with a stride wider than k_padded, junk in the padding (its weights are zero).
             const int64_t lda = packed.k_padded + 8;
             std::vector<uint8_t> padded(static_cast<size_t>(rows * lda), 0x5a);
@@ -88,6 +94,7 @@ TEST_CASE("every table's GEMM equals the reference loops bit for bit, raw and re
             requantized.codes = codes.data();
             requantized.requant = rq;
             requantized.ld = out;
+            requantized.small_sums = packed.small_sums;
             gemm(padded.data(), rows, lda, packed.k_padded, out, packed.data.data(), packed.bias.data(), 0, out,
                  requantized);
             CHECK(codes == want_codes);
