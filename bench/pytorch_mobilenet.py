@@ -4,7 +4,7 @@ torch.set_num_threads(2): float (eager, and its fastest path: torch.jit.optimize
 of the frozen TorchScript), and int8 by eager-mode post-training quantization on each
 quantized engine this build has (onednn, fbgemm, qnnpack), eager and as frozen TorchScript
 (torch.jit.freeze(torch.jit.trace(...)), its fastest int8 path). Batch 1 latency and batch 16
-throughput, timed as the C++ side times them (best of three rounds). MobileNetV1 is written
+throughput, timed as the C++ side times them (best of --rounds rounds, three by default). MobileNetV1 is written
 out here (torchvision has none); MobileNetV2 and ResNet-18 are torchvision's quantizable ones.
 Benchmark-time only. Run: /usr/bin/python3 bench/pytorch_mobilenet.py [--engines onednn]"""
 import argparse
@@ -48,12 +48,12 @@ class MobileNetV1(nn.Module):
             torch.ao.quantization.fuse_modules(block, ["0", "1", "2"], inplace=True)
 
 
-def report(name, model):
+def report(name, model, rounds):
     batch16, batch1 = torch.randn(16, 3, 224, 224), torch.randn(1, 3, 224, 224)
     parts = []
     with torch.no_grad():
-        for label, run in [("batch 1", lambda: f"{1e3 * timed(lambda: model(batch1), 20, 3):.2f} ms"),
-                           ("batch 16", lambda: f"{16 / timed(lambda: model(batch16), 4, 3):.0f} images/s")]:
+        for label, run in [("batch 1", lambda: f"{1e3 * timed(lambda: model(batch1), 20, rounds):.2f} ms"),
+                           ("batch 16", lambda: f"{16 / timed(lambda: model(batch16), 4, rounds):.0f} images/s")]:
             try:
                 parts.append(f"{label} {run()}")
             except RuntimeError as e:
@@ -81,13 +81,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", nargs="+", default=["mobilenet_v1:width=0.75", "mobilenet_v2", "resnet18"])
     parser.add_argument("--engines", nargs="+", default=["onednn", "fbgemm", "qnnpack"])
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per figure, the best one reported")
     args = parser.parse_args()
     torch.set_num_threads(2)
     for name in args.models:
         print(f"{name} at 224x224, 2 threads")
         model = build(name)
-        report("float eager", model)
-        report("float TorchScript frozen + optimize_for_inference", torch.jit.optimize_for_inference(frozen(model)))
+        report("float eager", model, args.rounds)
+        report("float TorchScript frozen + optimize_for_inference", torch.jit.optimize_for_inference(frozen(model)), args.rounds)
         for engine in args.engines:
             if engine not in torch.backends.quantized.supported_engines:
                 print(f"  pytorch: engine {engine} not in this build")
@@ -101,9 +102,9 @@ def main():
                 for _ in range(2):
                     q(torch.randn(16, 3, 224, 224))
             torch.ao.quantization.convert(q, inplace=True)
-            report(f"int8 {engine} eager", q)
+            report(f"int8 {engine} eager", q, args.rounds)
             try:
-                report(f"int8 {engine} TorchScript frozen", frozen(q))
+                report(f"int8 {engine} TorchScript frozen", frozen(q), args.rounds)
             except RuntimeError as e:
                 print(f"  pytorch int8 {engine} TorchScript: failed ({str(e).splitlines()[0]})")
 
