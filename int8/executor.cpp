@@ -207,20 +207,30 @@ void Executor::run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t*
 
 namespace {
 
-// Below this many multiply-adds (or values moved), an op is cheaper on one thread than the
-// wake-up and barrier of two (about 10 µs of work): LeNet at batch 1 is all such ops.
-constexpr int64_t kParallelWork = int64_t{4} << 20;
+// An op whose estimated time on one core is below this runs on one thread: cheaper than the
+// wake-up and barrier of two (LeNet at batch 1 is all such ops).
+constexpr double kParallelNanoseconds = 10000;
 
-// The op's work per example: multiply-adds for convolutions and linear layers, window
-// reads for pooling, values for the rest.
-int64_t op_work(const Op& op) {
-  const int64_t out = shape_numel(op.out_shape);
+// The op's estimated time per example on one core, in ns: its work (multiply-adds, window
+// reads, values) over what the fast kernels do per ns (bench_int8, one thread, AMD Zen 5 and
+// Intel Xeon alike within 2x): GEMM multiply-adds run ten times faster than depthwise ones
+// and a hundred times faster than residual additions, so one work threshold for all
+// left 60 µs additions (ResNet-18's, batch 1) on one thread.
+double op_nanoseconds(const Op& op) {
+  const auto out = static_cast<double>(shape_numel(op.out_shape));
+  const auto taps = static_cast<double>(op.kernel * op.kernel);
+  constexpr double kGemmMacsPerNs = 400, kDepthwiseMacsPerNs = 45, kWindowReadsPerNs = 100, kAddsPerNs = 3,
+                   kBytesPerNs = 20;
   switch (op.kind) {
-    case OpKind::conv2d: return out * (op.in_shape[0] / op.groups) * op.kernel * op.kernel;
-    case OpKind::linear: return out * op.in_shape[0];
+    case OpKind::conv2d: {
+      const int64_t per_group = op.in_shape[0] / op.groups;
+      return per_group == 1 ? out * taps / kDepthwiseMacsPerNs : out * static_cast<double>(per_group) * taps / kGemmMacsPerNs;
+    }
+    case OpKind::linear: return out * static_cast<double>(op.in_shape[0]) / kGemmMacsPerNs;
     case OpKind::max_pool:
-    case OpKind::avg_pool: return out * op.kernel * op.kernel;
-    default: return out;
+    case OpKind::avg_pool: return out * taps / kWindowReadsPerNs;
+    case OpKind::add: return out / kAddsPerNs;
+    default: return out / kBytesPerNs;
   }
 }
 
@@ -279,8 +289,8 @@ void Executor::run_chunk(const uint8_t* codes, int64_t batch, float* logits, std
     if (observe && i > 0) (*observe)(i - 1, op_output_codes(i - 1, cur, batch));  // the previous op's output
     const Op& op = program_.ops[i];
     float* out_logits = op.output_scale.defined() ? logits : nullptr;
-    // Ops of a few microseconds run on this thread alone (see kParallelWork).
-    const SerialRegion serial(op_work(op) * batch < kParallelWork);
+    // Ops of a few microseconds run on this thread alone (see kParallelNanoseconds).
+    const SerialRegion serial(op_nanoseconds(op) * static_cast<double>(batch) < kParallelNanoseconds);
     switch (op.kind) {
       case OpKind::flatten:
         // NCHW: the same bytes under a new shape. NHWC: back to the program's (C, H, W) order.
