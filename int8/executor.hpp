@@ -60,6 +60,10 @@ class Executor {
     std::shared_ptr<const void> depthwise_prepared;  // the table's prepare_depthwise, or null
     bool depthwise = false;      // one input and one output channel per group, codes out
     bool direct = false;         // 1x1, stride 1, no padding, channels % 4 == 0: GEMM on the activation itself
+    // A KxK convolution over few channels (the stems): GEMMs over runs of the padded image
+    // (kernel_table.hpp: gemm_segmented), each kernel row's window padded to segment_bytes.
+    bool segmented = false;
+    int64_t segment_bytes = 0;
     bool vector_requant = false;  // every channel's multiplier fits the vector requantization
     // The table for this op's non-GEMM kernels: the executor's, or the scalar one where the
     // vector kernels cannot take the op (multipliers, channel counts).
@@ -78,6 +82,7 @@ class Executor {
   void run_conv_reference(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
   void run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
   void run_depthwise_fast(size_t index, const uint8_t* in, int64_t batch, uint8_t* out) const;
+  void run_conv_segmented(size_t index, const uint8_t* in, int64_t batch, uint8_t* out) const;
   void run_linear(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const;
   void run_pool(size_t index, const uint8_t* in, int64_t batch, uint8_t* out) const;
   void run_add(size_t index, const uint8_t* in, const uint8_t* saved, int64_t batch, uint8_t* out) const;

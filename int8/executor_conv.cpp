@@ -3,6 +3,7 @@
 // tiles of output pixels — the activation rows themselves for 1x1 convolutions, rows
 // gathered by im2col_nhwc otherwise.
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "core/threads.hpp"
@@ -54,9 +55,56 @@ void Executor::run_depthwise_fast(size_t index, const uint8_t* in, int64_t batch
   });
 }
 
+// Each image padded once with its zero point (plus slack for the last run's over-read:
+// its bytes past the window meet zero weights), then each output row is one GEMM whose rows
+// are output pixels stride·channels bytes apart and whose K runs are the window's kernel rows,
+// one padded image row apart.
+void Executor::run_conv_segmented(size_t index, const uint8_t* in, int64_t batch, uint8_t* out) const {
+  const Op& op = program_.ops[index];
+  const FastOp& f = fast_[index];
+  const ConvShape s = conv_shape(op);
+  const int64_t c = s.channels, padded_w = s.width + 2 * s.padding, padded_h = s.height + 2 * s.padding;
+  const int64_t row_bytes = padded_w * c, image_bytes = padded_h * row_bytes + f.segment_bytes;
+  const int64_t in_size = shape_numel(op.in_shape);
+  const auto zp = static_cast<uint8_t>(op.input_zero_point);
+  Tensor padded = Tensor::uninitialized({batch * image_bytes}, DType::u8);
+  uint8_t* p = padded.data<uint8_t>();
+  parallel_for(batch * padded_h, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t n = t / padded_h, y = t % padded_h, iy = y - s.padding;
+      uint8_t* dst = p + n * image_bytes + y * row_bytes;
+      if (iy < 0 || iy >= s.height) {
+        std::memset(dst, zp, static_cast<size_t>(row_bytes));
+      } else {
+        std::memset(dst, zp, static_cast<size_t>(s.padding * c));
+        std::memcpy(dst + s.padding * c, in + n * in_size + iy * s.width * c, static_cast<size_t>(s.width * c));
+        std::memset(dst + (s.padding + s.width) * c, zp, static_cast<size_t>(s.padding * c));
+      }
+      if (y == padded_h - 1) std::memset(dst + row_bytes, zp, static_cast<size_t>(f.segment_bytes));
+    }
+  });
+  const int64_t oh = s.out_h(), ow = s.out_w(), oc = s.out_channels;
+  const PackedWeights& pw = f.packed[0];
+  const GemmSegments segments{s.kernel, f.segment_bytes, row_bytes};
+  GemmOutput to;
+  to.requant = channel_requant(op);
+  to.ld = oc;
+  to.small_sums = pw.small_sums;
+  parallel_for(batch * oh, 1, [&](int64_t begin, int64_t end) {
+    GemmOutput rows = to;
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t n = t / oh, oy = t % oh;
+      rows.codes = out + (n * oh + oy) * ow * oc;
+      kernels_->gemm_segmented(p + n * image_bytes + oy * s.stride * row_bytes, ow, s.stride * c, segments, oc,
+                               pw.data.data(), pw.bias.data(), 0, oc, rows);
+    }
+  });
+}
+
 void Executor::run_conv_fast(size_t index, const uint8_t* in, int64_t batch, uint8_t* out, float* logits) const {
   const FastOp& f = fast_[index];
   if (f.depthwise) return run_depthwise_fast(index, in, batch, out);
+  if (f.segmented) return run_conv_segmented(index, in, batch, out);
   const Op& op = program_.ops[index];
   const ConvShape s = conv_shape(op);
   const int64_t pixels = s.out_h() * s.out_w(), icg = s.channels / s.groups, ocg = s.out_channels / s.groups;

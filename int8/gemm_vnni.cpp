@@ -14,27 +14,31 @@ namespace intrain::int8 {
 namespace {
 
 
-// B whole blocks (16·B channels) of each of R rows as codes, when every sum is small
-// (GemmOutput::small_sums): the cheaper exact rounding, then packs and packus take four
-// blocks to bytes with their int16 and u8 saturation (the clamp to [lo, hi] follows on bytes),
-// interleaved by 128-bit lane; one vpermd restores the channel order for a single store of
-// 16·B bytes. 14 operations per 16 codes instead of 20, and one store instead of B.
+// B blocks of 16 channels of each of R rows as codes (the last block cut at `out`), when
+// every sum is small (GemmOutput::small_sums): the cheaper exact rounding, then packs and
+// packus take four blocks to bytes with their int16 and u8 saturation (the clamp to [lo, hi]
+// follows on bytes), interleaved by 128-bit lane; one vpermd restores the channel order for
+// a single store of up to 64 bytes. 14 operations per 16 codes instead of 20, and one store
+// instead of B.
 template <int R, int B>
-inline void packed_rows_epilogue(const __m512i (&sums)[6][4], const int32_t* bias, int64_t oc0,
+inline void packed_rows_epilogue(const __m512i (&sums)[6][4], const int32_t* bias, int64_t out, int64_t oc0,
                                  const GemmOutput& output, int64_t row0) {
   const ChannelRequant& rq = output.requant;
   const __m512i zp = _mm512_set1_epi32(rq.zero_point);
   __m512i block_bias[B];
   SmallRequant16 requant[B];
   for (int b = 0; b < B; ++b) {
-    block_bias[b] = _mm512_loadu_si512(bias + oc0 + 16 * b);
-    requant[b] = make_small_requant16(_mm512_loadu_si512(rq.multiplier + oc0 + 16 * b),
-                                      _mm512_loadu_si512(rq.shift + oc0 + 16 * b), zp);
+    const int64_t c = oc0 + 16 * b;
+    const __mmask16 lanes = lanes_mask(out - c);
+    block_bias[b] = _mm512_maskz_loadu_epi32(lanes, bias + c);
+    requant[b] = make_small_requant16(_mm512_maskz_loadu_epi32(lanes, rq.multiplier + c),
+                                      _mm512_maskz_loadu_epi32(lanes, rq.shift + c), zp);
   }
   // Lane L of the packed vector holds channels 4L..4L+3 of blocks 0..3, in that order.
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   const __m512i lo = _mm512_set1_epi8(static_cast<char>(rq.lo)), hi = _mm512_set1_epi8(static_cast<char>(rq.hi));
-  const __mmask64 store = B == 4 ? ~__mmask64{0} : (__mmask64{1} << (16 * B)) - 1;
+  const int64_t bytes = out - oc0 < 16 * B ? out - oc0 : 16 * B;
+  const __mmask64 store = bytes == 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1;
   for (int r = 0; r < R; ++r) {
     __m512i v[4] = {};
     for (int b = 0; b < B; ++b)
@@ -49,8 +53,8 @@ inline void packed_rows_epilogue(const __m512i (&sums)[6][4], const int32_t* bia
 template <int R, int B>
 inline void tile_epilogue(const __m512i (&sums)[6][4], const int32_t* bias, int64_t out, int64_t oc0,
                           const GemmOutput& output, int64_t row0) {
-  if (output.codes && output.small_sums && oc0 + 16 * B <= out) {
-    packed_rows_epilogue<R, B>(sums, bias, oc0, output, row0);
+  if (output.codes && output.small_sums) {
+    packed_rows_epilogue<R, B>(sums, bias, out, oc0, output, row0);
     return;
   }
   for (int b = 0; b < B; ++b) {
@@ -62,20 +66,23 @@ inline void tile_epilogue(const __m512i (&sums)[6][4], const int32_t* bias, int6
 // One tile of the GEMM: R rows × B blocks of 16 output channels (R <= 6, B <= 4), all
 // accumulators in registers (R·B + B + 1 <= 29 zmm); each step loads B weight vectors and
 // broadcasts 4 bytes of each row. The accumulators are named variables, not an array: GCC
-// kept an array of 24 vectors in memory (a store per multiply-add), 2.5x slower.
+// kept an array of 24 vectors in memory (a store per multiply-add), 2.5x slower. K is read
+// as the GemmSegments' runs (one run for a plain GEMM).
 template <int R, int B>
-void gemm_tile(const uint8_t* x, int64_t lda, int64_t groups, const int8_t* packed, const int32_t* bias, int64_t out,
-               int64_t oc0, const GemmOutput& output, int64_t row0) {
+void gemm_tile(const uint8_t* x, int64_t lda, const GemmSegments& segments, const int8_t* packed, const int32_t* bias,
+               int64_t out, int64_t oc0, const GemmOutput& output, int64_t row0) {
   const __m512i zero = _mm512_setzero_si512();
 #define INTRAIN_ROW(r) __m512i a##r##0 = zero, a##r##1 = zero, a##r##2 = zero, a##r##3 = zero;
   INTRAIN_ROW(0) INTRAIN_ROW(1) INTRAIN_ROW(2) INTRAIN_ROW(3) INTRAIN_ROW(4) INTRAIN_ROW(5)
 #undef INTRAIN_ROW
+  const int64_t run_groups = segments.bytes / 4, groups = segments.count * run_groups;
   const int8_t* wb = packed + (oc0 / 16) * groups * 64;
-  for (int64_t g = 0; g < groups; ++g) {
-    const __m512i w0 = _mm512_loadu_si512(wb + g * 64);
-    const __m512i w1 = B > 1 ? _mm512_loadu_si512(wb + (groups + g) * 64) : zero;
-    const __m512i w2 = B > 2 ? _mm512_loadu_si512(wb + (2 * groups + g) * 64) : zero;
-    const __m512i w3 = B > 3 ? _mm512_loadu_si512(wb + (3 * groups + g) * 64) : zero;
+  for (int64_t s = 0; s < segments.count; ++s, x += segments.pitch, wb += run_groups * 64)
+    for (int64_t g = 0; g < run_groups; ++g) {
+      const __m512i w0 = _mm512_loadu_si512(wb + g * 64);
+      const __m512i w1 = B > 1 ? _mm512_loadu_si512(wb + (groups + g) * 64) : zero;
+      const __m512i w2 = B > 2 ? _mm512_loadu_si512(wb + (2 * groups + g) * 64) : zero;
+      const __m512i w3 = B > 3 ? _mm512_loadu_si512(wb + (3 * groups + g) * 64) : zero;
 #define INTRAIN_ROW(r)                                                  \
   if constexpr (R > r) {                                                \
     int32_t four;                                                       \
@@ -86,15 +93,15 @@ void gemm_tile(const uint8_t* x, int64_t lda, int64_t groups, const int8_t* pack
     if constexpr (B > 2) a##r##2 = _mm512_dpbusd_epi32(a##r##2, v, w2); \
     if constexpr (B > 3) a##r##3 = _mm512_dpbusd_epi32(a##r##3, v, w3); \
   }
-    INTRAIN_ROW(0) INTRAIN_ROW(1) INTRAIN_ROW(2) INTRAIN_ROW(3) INTRAIN_ROW(4) INTRAIN_ROW(5)
+      INTRAIN_ROW(0) INTRAIN_ROW(1) INTRAIN_ROW(2) INTRAIN_ROW(3) INTRAIN_ROW(4) INTRAIN_ROW(5)
 #undef INTRAIN_ROW
-  }
+    }
   const __m512i sums[6][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23},
                               {a30, a31, a32, a33}, {a40, a41, a42, a43}, {a50, a51, a52, a53}};
   tile_epilogue<R, B>(sums, bias, out, oc0, output, row0);
 }
 
-using TileFn = void (*)(const uint8_t*, int64_t, int64_t, const int8_t*, const int32_t*, int64_t, int64_t,
+using TileFn = void (*)(const uint8_t*, int64_t, const GemmSegments&, const int8_t*, const int32_t*, int64_t, int64_t,
                         const GemmOutput&, int64_t);
 constexpr int kTileRows = 6, kTileBlocks = 4;
 
@@ -116,11 +123,11 @@ TileFn tile_fn(int rows, int blocks) {
 
 }  // namespace
 
-void gemm_vnni(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, int64_t out, const int8_t* packed,
-               const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output) {
+void gemm_vnni_segmented(const uint8_t* x, int64_t rows, int64_t lda, const GemmSegments& segments, int64_t out,
+                         const int8_t* packed, const int32_t* bias, int64_t oc_begin, int64_t oc_end,
+                         const GemmOutput& output) {
   // Rows in panels that stay in L1 while every block of output channels passes over them.
   constexpr int64_t kPanel = 48;
-  const int64_t groups = k_padded / 4;
   for (int64_t p0 = 0; p0 < rows; p0 += kPanel) {
     const int64_t p1 = p0 + kPanel < rows ? p0 + kPanel : rows;
     for (int64_t oc = oc_begin; oc < oc_end; oc += 16 * kTileBlocks) {
@@ -128,10 +135,15 @@ void gemm_vnni(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, in
       const int blocks = static_cast<int>(remaining < kTileBlocks ? remaining : kTileBlocks);
       for (int64_t r = p0; r < p1; r += kTileRows) {
         const int tile_rows = static_cast<int>(p1 - r < kTileRows ? p1 - r : kTileRows);
-        tile_fn(tile_rows, blocks)(x + r * lda, lda, groups, packed, bias, out, oc, output, r);
+        tile_fn(tile_rows, blocks)(x + r * lda, lda, segments, packed, bias, out, oc, output, r);
       }
     }
   }
+}
+
+void gemm_vnni(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, int64_t out, const int8_t* packed,
+               const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output) {
+  gemm_vnni_segmented(x, rows, lda, {1, k_padded, 0}, out, packed, bias, oc_begin, oc_end, output);
 }
 
 }  // namespace intrain::int8

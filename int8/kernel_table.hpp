@@ -21,6 +21,10 @@ namespace intrain::int8 {
 using GemmFn = void (*)(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, int64_t out,
                         const int8_t* packed, const int32_t* bias, int64_t oc_begin, int64_t oc_end,
                         const GemmOutput& output);
+// The GEMM over runs of K (kernels.hpp: GemmSegments), weights in pack_weights' layout.
+using SegmentedGemmFn = void (*)(const uint8_t* x, int64_t rows, int64_t lda, const GemmSegments& segments,
+                                 int64_t out, const int8_t* packed, const int32_t* bias, int64_t oc_begin,
+                                 int64_t oc_end, const GemmOutput& output);
 // Packs weights [out][k] for this table's GEMM (its K alignment: PackedWeights::k_padded).
 using PackFn = PackedWeights (*)(const int8_t* w, int64_t out, int64_t k, const int32_t* bias, int32_t zp);
 // `prepared`: what the table's prepare_depthwise made for this op, or null (the kernel then
@@ -52,6 +56,9 @@ struct KernelTable {
   int64_t gemm_rows;           // rows per task the GEMM likes (a multiple of gemm_row_block)
   int64_t gemm_row_block;      // tasks' row counts are rounded to this (AMX: 16-row tiles)
   int64_t gemm_channel_block;  // output-channel chunks are multiples of this
+  // Convolutions over a few input channels read straight from the padded image (weights
+  // packed by pack_weights); nullptr: those go through im2col as every other.
+  SegmentedGemmFn gemm_segmented;
 
   // The rest of the network. Vector kernels require vector_requantizable multipliers: the
   // executor falls back to the scalar table's kernel for an op whose multipliers are not.

@@ -23,22 +23,22 @@ bool always() { return true; }
 
 const KernelTable kAmx{"amx", "AMX-INT8",
                        amx_supported,
-                       gemm_amx, pack_weights_amx, 256, 16, 32,
+                       gemm_amx, pack_weights_amx, 256, 16, 32, gemm_vnni_segmented,
                        depthwise_nhwc_avx512, prepare_depthwise_avx512, 1, max_pool_nhwc_avx512, add_avx512,
                        requantize_channels_avx512, quantize_input_avx512};
 const KernelTable kVnni{"vnni", "AVX-512 VNNI",
                         vnni_supported,
-                        gemm_vnni, pack_weights, 96, 1, 64,
+                        gemm_vnni, pack_weights, 96, 1, 64, gemm_vnni_segmented,
                         depthwise_nhwc_avx512, prepare_depthwise_avx512, 1, max_pool_nhwc_avx512, add_avx512,
                         requantize_channels_avx512, quantize_input_avx512};
 const KernelTable kAvx2{"avx2", "AVX2",
                         avx2_supported,
-                        gemm_avx2, pack_weights, 96, 1, 64,
+                        gemm_avx2, pack_weights, 96, 1, 64, nullptr,
                         depthwise_nhwc_avx2, nullptr, 8, max_pool_nhwc_reference, add_reference, requantize_channels_reference,
                         quantize_input_avx2};
 const KernelTable kScalar{"scalar", "scalar loops",
                           always,
-                          gemm_scalar, pack_weights, 96, 1, 64,
+                          gemm_scalar, pack_weights, 96, 1, 64, gemm_scalar_segmented,
                           depthwise_nhwc_reference, nullptr, 1, max_pool_nhwc_reference, add_reference,
                           requantize_channels_reference, quantize_input_reference};
 

@@ -95,6 +95,24 @@ void gemm_vnni(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, in
                const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output);
 void gemm_avx2(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, int64_t out, const int8_t* packed,
                const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output);
+// A GEMM whose rows are not contiguous K bytes but `count` runs of `bytes` (a multiple of 4)
+// each, run s of row r at x + r·lda + s·pitch: a KxK convolution over a few input channels
+// (the stems: 3 channels) reads its window rows straight from the zero-point-padded NHWC
+// image, one run per kernel row, with no im2col. k_padded = count·bytes; a plain GEMM is
+// {1, k_padded, 0}. The weights are packed as usual from weights_to_segments' layout.
+struct GemmSegments {
+  int64_t count, bytes, pitch;
+};
+void gemm_vnni_segmented(const uint8_t* x, int64_t rows, int64_t lda, const GemmSegments& segments, int64_t out,
+                         const int8_t* packed, const int32_t* bias, int64_t oc_begin, int64_t oc_end,
+                         const GemmOutput& output);
+void gemm_scalar_segmented(const uint8_t* x, int64_t rows, int64_t lda, const GemmSegments& segments, int64_t out,
+                           const int8_t* packed, const int32_t* bias, int64_t oc_begin, int64_t oc_end,
+                           const GemmOutput& output);
+// Weights [out][segments][run] (weights_to_nhwc's order, run = kernel·channels per kernel
+// row) spread to runs of segment_bytes >= run, the gaps zero.
+std::vector<int8_t> weights_to_segments(const int8_t* w, int64_t out, int64_t segments, int64_t run,
+                                        int64_t segment_bytes);
 // AMX-INT8 (TDPBUSD on 16-row tiles): blocks of 32 rows × 32 channels in four accumulator
 // tiles, requantized from a 1 KiB int32 scratch per tile in the epilogue; rows past the last
 // 16-row tile, and weights whose k_padded amx_k_step cannot split, go to gemm_vnni. Needs

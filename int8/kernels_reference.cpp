@@ -251,14 +251,18 @@ PackedWeights pack_weights_amx(const int8_t* w, int64_t out, int64_t k, const in
   return pack_weights_padded(w, out, k, k_padded, bias, zp);
 }
 
-void gemm_scalar(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, int64_t out, const int8_t* packed,
-                 const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output) {
-  const int64_t groups = k_padded / 4;
+void gemm_scalar_segmented(const uint8_t* x, int64_t rows, int64_t lda, const GemmSegments& segments, int64_t out,
+                           const int8_t* packed, const int32_t* bias, int64_t oc_begin, int64_t oc_end,
+                           const GemmOutput& output) {
+  const int64_t k_padded = segments.count * segments.bytes, groups = k_padded / 4;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t oc = oc_begin; oc < oc_end && oc < out; ++oc) {
       const int8_t* w = packed + (oc / 16) * groups * 64 + (oc % 16) * 4;
       int32_t sum = bias[oc];
-      for (int64_t j = 0; j < k_padded; ++j) sum += static_cast<int32_t>(x[r * lda + j]) * w[(j / 4) * 64 + j % 4];
+      for (int64_t j = 0; j < k_padded; ++j) {
+        const uint8_t a = x[r * lda + (j / segments.bytes) * segments.pitch + j % segments.bytes];
+        sum += static_cast<int32_t>(a) * w[(j / 4) * 64 + j % 4];
+      }
       if (output.codes) {
         const ChannelRequant& rq = output.requant;
         output.codes[r * output.ld + oc] =
@@ -267,6 +271,20 @@ void gemm_scalar(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, 
         output.acc[r * output.ld + oc] = sum;
       }
     }
+}
+
+void gemm_scalar(const uint8_t* x, int64_t rows, int64_t lda, int64_t k_padded, int64_t out, const int8_t* packed,
+                 const int32_t* bias, int64_t oc_begin, int64_t oc_end, const GemmOutput& output) {
+  gemm_scalar_segmented(x, rows, lda, {1, k_padded, 0}, out, packed, bias, oc_begin, oc_end, output);
+}
+
+std::vector<int8_t> weights_to_segments(const int8_t* w, int64_t out, int64_t segments, int64_t run,
+                                        int64_t segment_bytes) {
+  std::vector<int8_t> r(static_cast<size_t>(out * segments * segment_bytes), 0);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t s = 0; s < segments; ++s)
+      std::copy_n(w + (o * segments + s) * run, run, r.begin() + (o * segments + s) * segment_bytes);
+  return r;
 }
 
 }  // namespace intrain::int8
