@@ -73,13 +73,18 @@ void add_avx512(const uint8_t* a, const uint8_t* b, int64_t n, const AddParams& 
   for (int64_t i = 0; i < n; i += 64) {
     const __mmask64 mask = n - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (n - i)) - 1;
     const __m512i va = _mm512_maskz_loadu_epi8(mask, a + i), vb = _mm512_maskz_loadu_epi8(mask, b + i);
-    __m512i sum[4];
-    for (int q = 0; q < 4; ++q) {
-      const __m512i xa = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(va, q)), za), 20);
-      const __m512i xb = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(vb, q)), zb), 20);
-      sum[q] = requantize16_small_unclamped(
+    // One quarter of 16 codes per call; the quarter index must be an immediate of vextracti32x4,
+    // so the four calls are written out rather than looped (clang at -O1 does not unroll).
+    auto quarter = [&](__m128i qa, __m128i qb) {
+      const __m512i xa = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(qa), za), 20);
+      const __m512i xb = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(qb), zb), 20);
+      return requantize16_small_unclamped(
           _mm512_add_epi32(requantize16_small_unclamped(xa, k[0]), requantize16_small_unclamped(xb, k[1])), k[2]);
-    }
+    };
+    const __m512i sum[4] = {quarter(_mm512_castsi512_si128(va), _mm512_castsi512_si128(vb)),
+                            quarter(_mm512_extracti32x4_epi32(va, 1), _mm512_extracti32x4_epi32(vb, 1)),
+                            quarter(_mm512_extracti32x4_epi32(va, 2), _mm512_extracti32x4_epi32(vb, 2)),
+                            quarter(_mm512_extracti32x4_epi32(va, 3), _mm512_extracti32x4_epi32(vb, 3))};
     const __m512i packed = _mm512_packus_epi16(_mm512_packs_epi32(sum[0], sum[1]), _mm512_packs_epi32(sum[2], sum[3]));
     _mm512_mask_storeu_epi8(out + i, mask, _mm512_min_epu8(_mm512_max_epu8(_mm512_permutexvar_epi32(order, packed), lo), hi));
   }
