@@ -129,6 +129,10 @@ TEST_CASE("gradcheck: batch_norm in training and eval mode") {
         {rnd({4, 3, 2, 2}, 52, 2.0f), positive({3}, 53), rnd({3}, 54)}, {1e-2f, 3e-2, 3e-3});
     check_gradients([&](auto& in) { return batch_norm(in[0], Tensor(), Tensor(), running_mean, running_var, training); },
                     {rnd({5, 3}, 55, 2.0f)}, {1e-2f, 3e-2, 3e-3});
+    // Runs of 35 values: whole vectors and a tail in the SIMD kernels.
+    check_gradients(
+        [&](auto& in) { return batch_norm(in[0], in[1], in[2], running_mean, running_var, training); },
+        {rnd({2, 3, 5, 7}, 56, 2.0f), positive({3}, 57), rnd({3}, 58)}, {1e-2f, 3e-2, 3e-3});
   }
 }
 

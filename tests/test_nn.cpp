@@ -240,3 +240,37 @@ TEST_CASE("learning-rate schedules") {
   CHECK(cosine.lr(1.0, 10, 0, 100) == doctest::Approx(0.0).epsilon(1e-9));
   CHECK_THROWS_AS(CosineLr(5, 5), Error);
 }
+
+TEST_CASE("batch norm statistics stay accurate far from zero, and the running variance is unbiased") {
+  // 1000 + a small signal per channel: float sums of squares about zero would lose the
+  // variance to cancellation; the kernels centre on the mean first.
+  const int64_t n = 8, c = 3, h = 9, w = 11;
+  Tensor x = Tensor::empty({n, c, h, w});
+  Generator g(71);
+  float* px = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) px[i] = 1000.0f + 0.1f * g.normal();
+  Tensor running_mean = Tensor::zeros({c}), running_var = Tensor::ones({c});
+  const Tensor y = batch_norm(x, Tensor(), Tensor(), running_mean, running_var, true, 1.0f, 1e-12f);
+  const int64_t m = n * h * w;
+  for (int64_t ch = 0; ch < c; ++ch) {
+    CAPTURE(ch);
+    double s = 0, ss = 0, xs = 0;
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t i = 0; i < h * w; ++i) {
+        const double v = y.data<float>()[(b * c + ch) * h * w + i];
+        s += v;
+        ss += v * v;
+        xs += px[(b * c + ch) * h * w + i];
+      }
+    CHECK(std::abs(s / m) < 1e-3);  // the float mean itself is within half an ulp of 1000 (3e-5)
+    CHECK(ss / m == doctest::Approx(1.0).epsilon(1e-4));
+    CHECK(running_mean.data<float>()[ch] == doctest::Approx(xs / m).epsilon(1e-7));
+    double centred = 0;
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t i = 0; i < h * w; ++i) {
+        const double d = px[(b * c + ch) * h * w + i] - xs / m;
+        centred += d * d;
+      }
+    CHECK(running_var.data<float>()[ch] == doctest::Approx(centred / (m - 1)).epsilon(1e-4));
+  }
+}

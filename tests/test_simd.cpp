@@ -1,5 +1,5 @@
-// Every SIMD elementwise table this CPU can run, against the scalar reference twin, on
-// odd lengths so the vector tails are exercised.
+// Every SIMD elementwise and batch-norm table this CPU can run, against the scalar reference
+// twin, on odd lengths so the vector tails are exercised.
 #include <doctest.h>
 
 #include <cmath>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/generator.hpp"
+#include "core/kernels/batch_norm.hpp"
 #include "core/kernels/elementwise.hpp"
 
 using namespace intrain;
@@ -142,5 +143,57 @@ TEST_CASE("SIMD clamp, mask, axpy and reductions match the scalar reference") {
     std::vector<float> out(37);
     simd->clamp(with_nan.data(), 0, 1, out.data(), 37);
     CHECK(std::isnan(out[21]));
+  }
+}
+
+namespace {
+
+std::vector<const BatchNormKernels*> batch_norm_tables() {
+  std::vector<const BatchNormKernels*> tables;
+  if (detected_isa() >= Isa::avx2) tables.push_back(&avx2_batch_norm());
+  if (detected_isa() >= Isa::avx512) tables.push_back(&avx512_batch_norm());
+  return tables;
+}
+
+}  // namespace
+
+TEST_CASE("SIMD batch-norm kernels match the scalar reference; the gaps between runs are neither read nor written") {
+  CHECK(batch_norm_kernels().isa == active_isa());
+  const auto& ref = reference_batch_norm();
+  for (const BatchNormKernels* simd : batch_norm_tables()) {
+    const std::string isa = isa_name(simd->isa);
+    CAPTURE(isa);
+    for (int64_t runs : {1, 3, 5})
+      for (int64_t len : {1, 3, 7, 8, 9, 16, 17, 100, 300, 1031}) {
+        CAPTURE(runs);
+        CAPTURE(len);
+        // Three values of gap after each run, NaN: a kernel that reads one returns NaN, and a
+        // write into one replaces the NaN.
+        const ChannelRuns r{runs, len, len + 3};
+        const int64_t size = runs * r.stride;
+        std::vector<float> x = values(size, 7 + len, 2, 6), g = values(size, 8 + len, -1, 1);
+        for (int64_t n = 0; n < runs; ++n)
+          for (int64_t i = len; i < r.stride; ++i) x[n * r.stride + i] = g[n * r.stride + i] = NAN;
+        const double count = static_cast<double>(r.count());
+        auto same = [](double got, double want) { return std::abs(got - want) <= 1e-6 * std::abs(want) + 1e-9; };
+        const double sum = ref.sum(x.data(), r), mean = sum / count;
+        CHECK(same(simd->sum(x.data(), r), sum));
+        CHECK(same(simd->square_sum(x.data(), r, 0.0f), ref.square_sum(x.data(), r, 0.0f)));
+        CHECK(same(simd->square_sum(x.data(), r, float(mean)), ref.square_sum(x.data(), r, float(mean))));
+        double got_g = 0, got_gx = 0, want_g = 0, want_gx = 0;
+        simd->grad_sums(g.data(), x.data(), r, float(mean), &got_g, &got_gx);
+        ref.grad_sums(g.data(), x.data(), r, float(mean), &want_g, &want_gx);
+        // Σg and Σg·(x − mean) cancel: compared on the scale of Σ|g|·|x − mean| (≤ 2 per value).
+        CHECK(std::abs(got_g - want_g) <= 1e-6 * count);
+        CHECK(std::abs(got_gx - want_gx) <= 2e-6 * count);
+
+        std::vector<float> got(x.size(), NAN), want(x.size(), NAN);
+        simd->affine(x.data(), r, 0.7f, -2.5f, got.data());
+        ref.affine(x.data(), r, 0.7f, -2.5f, want.data());
+        for (int64_t i = 0; i < size; ++i) REQUIRE(close(got[i], want[i], 1e-6));
+        simd->grad_input(g.data(), x.data(), r, float(mean), 1.3f, -0.2f, 0.05f, got.data());
+        ref.grad_input(g.data(), x.data(), r, float(mean), 1.3f, -0.2f, 0.05f, want.data());
+        for (int64_t i = 0; i < size; ++i) REQUIRE(close(got[i], want[i], 1e-5));
+      }
   }
 }

@@ -44,7 +44,16 @@ struct V {
   static mask mask_and(mask a, mask b) { return static_cast<mask>(a & b); }
   static reg select(mask m, reg if_false, reg if_true) { return _mm512_mask_blend_ps(m, if_false, if_true); }
   static bool any(mask m) { return m != 0; }
-  static float reduce_add(reg v) { return _mm512_reduce_add_ps(v); }
+  // Not _mm512_reduce_add_ps: GCC 12 inlines its _mm512_undefined_* operand into a false
+  // "used uninitialized" warning (bug 105593), as does its 512-to-256 cast; the zero-masked
+  // extracts have no such operand.
+  static float reduce_add(reg v) {
+    const __m256 h = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, v, 0), _mm512_maskz_extractf32x8_ps(0xFF, v, 1));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
 };
 }  // namespace
 }  // namespace intrain::kernels

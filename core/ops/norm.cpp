@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/autograd.hpp"
+#include "core/kernels/batch_norm.hpp"
 #include "core/ops.hpp"
 #include "core/ops/op_checks.hpp"
 #include "core/threads.hpp"
@@ -41,24 +42,22 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
 
   Tensor x = x_in.contiguous().detach();
   const float* px = x.data<float>();
-  // The statistics first, for every channel: each process's own (two passes: no
-  // cancellation for large means), or [Σx, Σx², count] summed across the processes.
+  const kernels::BatchNormKernels& k = kernels::batch_norm_kernels();
+  // Channel c's values: one run of `spatial` floats per image.
+  const kernels::ChannelRuns runs{batch, spatial, channels * spatial};
+  auto at = [spatial](auto* p, int64_t c) { return p + c * spatial; };
+  // The statistics: each process's own (two passes, mean then centred squares: no
+  // cancellation for large means), computed channel by channel just before that channel is
+  // normalized so its values are still in cache; or [Σx, Σx², count] summed across the
+  // processes first, for every channel.
   std::vector<double> mean(static_cast<size_t>(channels)), var(static_cast<size_t>(channels));
   double count = static_cast<double>(batch * spatial);
   if (training && sum_across) {
     std::vector<double> sums(static_cast<size_t>(2 * channels + 1), 0.0);
     parallel_for(channels, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
-        double s = 0, ss = 0;
-        for (int64_t n = 0; n < batch; ++n) {
-          const float* xi = px + (n * channels + c) * spatial;
-          for (int64_t i = 0; i < spatial; ++i) {
-            s += xi[i];
-            ss += static_cast<double>(xi[i]) * xi[i];
-          }
-        }
-        sums[static_cast<size_t>(c)] = s;
-        sums[static_cast<size_t>(channels + c)] = ss;
+        sums[static_cast<size_t>(c)] = k.sum(at(px, c), runs);
+        sums[static_cast<size_t>(channels + c)] = k.square_sum(at(px, c), runs, 0.0f);
       }
     });
     sums.back() = count;
@@ -69,24 +68,8 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
       var[static_cast<size_t>(c)] = std::max(0.0, sums[static_cast<size_t>(channels + c)] / count -
                                                        mean[static_cast<size_t>(c)] * mean[static_cast<size_t>(c)]);
     }
-  } else if (training) {
-    parallel_for(channels, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        double s = 0;
-        for (int64_t n = 0; n < batch; ++n)
-          for (int64_t i = 0; i < spatial; ++i) s += px[(n * channels + c) * spatial + i];
-        const double m = s / count;
-        double ss = 0;
-        for (int64_t n = 0; n < batch; ++n)
-          for (int64_t i = 0; i < spatial; ++i) {
-            const double d = px[(n * channels + c) * spatial + i] - m;
-            ss += d * d;
-          }
-        mean[static_cast<size_t>(c)] = m;
-        var[static_cast<size_t>(c)] = ss / count;
-      }
-    });
   }
+  const bool local_statistics = training && !sum_across;
   INTRAIN_CHECK(!training || count > 1, "batch_norm: training needs more than one value per channel",
                 sum_across ? " over all processes" : "", ", got input ", shape_str(x_in.shape()));
 
@@ -102,6 +85,11 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
 
   parallel_for(channels, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
+      if (local_statistics) {
+        const double channel_mean = k.sum(at(px, c), runs) / count;
+        mean[static_cast<size_t>(c)] = channel_mean;
+        var[static_cast<size_t>(c)] = k.square_sum(at(px, c), runs, static_cast<float>(channel_mean)) / count;
+      }
       double m = mean[static_cast<size_t>(c)], v = var[static_cast<size_t>(c)];
       if (!training) {
         m = prm[c];
@@ -114,11 +102,7 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
       pm[c] = static_cast<float>(m);
       pis[c] = is;
       const float scale = is * (pw ? pw[c] : 1.0f), shift = (pb ? pb[c] : 0.0f) - pm[c] * scale;
-      for (int64_t n = 0; n < batch; ++n) {
-        const float* xi = px + (n * channels + c) * spatial;
-        float* yo = po + (n * channels + c) * spatial;
-        for (int64_t i = 0; i < spatial; ++i) yo[i] = xi[i] * scale + shift;
-      }
+      k.affine(at(px, c), runs, scale, shift, at(po, c));
     }
   });
 
@@ -134,20 +118,33 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
     const float* pis = invstd.data<float>();
     Tensor g = g_in.contiguous();
     const float* pg = g.data<float>();
+    Tensor dx = gx ? Tensor::empty(x.shape()) : Tensor();
+    float* pdx = gx ? dx.data<float>() : nullptr;
+    const float* pwd = wd.defined() ? wd.data<float>() : nullptr;
     // [Σg, Σg·x̂] per channel: this process's weight and bias gradients, and (summed across
     // the processes when synchronized) what the input gradient needs.
     std::vector<double> sums(static_cast<size_t>(2 * channels), 0.0);
+    auto input_gradient = [&](int64_t c) {
+      const float is = pis[c], w = pwd ? pwd[c] : 1.0f;
+      if (!training)  // the statistics are constants: dx = g·w·invstd
+        return k.grad_input(at(pg, c), at(px, c), runs, pm[c], w * is, 0.0f, 0.0f, at(pdx, c));
+      // dx = w·invstd/M · (M·g − Σg − x̂·Σ(g·x̂)) with x̂ = (x − mean)·invstd: the batch
+      // statistics depend on x too (M and both sums over the global batch when synchronized).
+      const double a = static_cast<double>(w) * is / count;
+      const double mg = sums[static_cast<size_t>(c)], mgx = sums[static_cast<size_t>(channels + c)];
+      k.grad_input(at(pg, c), at(px, c), runs, pm[c], static_cast<float>(a * count),
+                   static_cast<float>(-a * is * mgx), static_cast<float>(-a * mg), at(pdx, c));
+    };
+    // Without synchronization a channel's input gradient follows its sums at once, while its
+    // g and x are still in cache; synchronized, every channel's sums must cross first.
+    const bool gradient_follows_sums = gx && !sum_backward;
     parallel_for(channels, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
-        double sum_g = 0, sum_g_xhat = 0;
-        for (int64_t n = 0; n < batch; ++n)
-          for (int64_t i = 0; i < spatial; ++i) {
-            const int64_t k = (n * channels + c) * spatial + i;
-            sum_g += pg[k];
-            sum_g_xhat += pg[k] * (px[k] - pm[c]) * pis[c];
-          }
+        double sum_g = 0, sum_g_centred = 0;
+        k.grad_sums(at(pg, c), at(px, c), runs, pm[c], &sum_g, &sum_g_centred);
         sums[static_cast<size_t>(c)] = sum_g;
-        sums[static_cast<size_t>(channels + c)] = sum_g_xhat;
+        sums[static_cast<size_t>(channels + c)] = sum_g_centred * pis[c];
+        if (gradient_follows_sums) input_gradient(c);
       }
     });
     Tensor dw = gw ? Tensor::empty({channels}) : Tensor();
@@ -156,35 +153,12 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
       if (gw) dw.data<float>()[c] = static_cast<float>(sums[static_cast<size_t>(channels + c)]);
       if (gb) db.data<float>()[c] = static_cast<float>(sums[static_cast<size_t>(c)]);
     }
-    if (!gx) return std::vector<Tensor>{Tensor(), dw, db};
+    if (!gx || gradient_follows_sums) return std::vector<Tensor>{dx, dw, db};
     // Whether x needs a gradient is the same on every process (the same model), so either
     // all of them make this reduction or none does.
-    if (sum_backward) sum_backward(sums.data(), static_cast<int64_t>(sums.size()), "synchronized batch-norm backward");
-    Tensor dx = Tensor::empty(x.shape());
-    float* pdx = dx.data<float>();
-    const float* pwd = wd.defined() ? wd.data<float>() : nullptr;
+    sum_backward(sums.data(), static_cast<int64_t>(sums.size()), "synchronized batch-norm backward");
     parallel_for(channels, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        const float m = pm[c], is = pis[c], w = pwd ? pwd[c] : 1.0f;
-        if (!training) {
-          for (int64_t n = 0; n < batch; ++n)
-            for (int64_t i = 0; i < spatial; ++i) {
-              const int64_t k = (n * channels + c) * spatial + i;
-              pdx[k] = pg[k] * w * is;
-            }
-          continue;
-        }
-        // dx = w·invstd/M · (M·g − Σg − x̂·Σ(g·x̂)): the batch statistics depend on x too
-        // (M and both sums over the global batch when synchronized).
-        const float a = w * is / static_cast<float>(count);
-        const auto mg = static_cast<float>(sums[static_cast<size_t>(c)]);
-        const auto mgx = static_cast<float>(sums[static_cast<size_t>(channels + c)]);
-        for (int64_t n = 0; n < batch; ++n)
-          for (int64_t i = 0; i < spatial; ++i) {
-            const int64_t k = (n * channels + c) * spatial + i;
-            pdx[k] = a * (static_cast<float>(count) * pg[k] - mg - (px[k] - m) * is * mgx);
-          }
-      }
+      for (int64_t c = c0; c < c1; ++c) input_gradient(c);
     });
     return std::vector<Tensor>{dx, dw, db};
   });
