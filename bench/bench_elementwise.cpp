@@ -137,9 +137,9 @@ void BM_batch_norm(benchmark::State& state, const BatchNormKernels* table, Batch
       switch (kernel) {
         case BatchNormKernel::sum: sink += table->sum(px + at, runs); break;
         case BatchNormKernel::square_sum: sink += table->square_sum(px + at, runs, 0.1f); break;
-        case BatchNormKernel::affine: table->affine(px + at, runs, 0.9f, 0.1f, po + at); break;
-        case BatchNormKernel::grad_sums: table->grad_sums(pg + at, px + at, runs, 0.1f, &a, &b); sink += a + b; break;
-        case BatchNormKernel::grad_input: table->grad_input(pg + at, px + at, runs, 0.1f, 0.9f, -0.2f, 0.01f, po + at); break;
+        case BatchNormKernel::affine: table->affine(px + at, runs, 0.9f, 0.1f, 0.0f, 6.0f, po + at); break;
+        case BatchNormKernel::grad_sums: table->grad_sums(pg + at, px + at, {}, runs, 0.1f, &a, &b); sink += a + b; break;
+        case BatchNormKernel::grad_input: table->grad_input(pg + at, px + at, {}, runs, 0.1f, 0.9f, -0.2f, 0.01f, po + at); break;
       }
     }
     benchmark::DoNotOptimize(sink);

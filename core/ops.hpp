@@ -106,8 +106,11 @@ Tensor global_avg_pool2d(const Tensor& x);  // [N, C, H, W] → [N, C, 1, 1]
 // x [N, C, ...]. Training: normalizes with batch statistics and updates the running
 // statistics in place (unbiased variance, running = (1 - momentum)·running + momentum·batch).
 // Eval: normalizes with the running statistics. weight/bias may be undefined (no affine).
+// `activation` relu or relu6 applies it in the same passes, forward and backward: the values
+// and gradients of batch_norm then relu/relu6, without the intermediate tensor.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                  Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+                  Tensor running_var, bool training, float momentum = 0.1f, float eps = 1e-5f,
+                  kernels::ConvActivation activation = kernels::ConvActivation::none);
 // Sums `count` doubles over every process in place (`what` names the reduction in errors).
 using SumAcrossProcesses = std::function<void(double* values, int64_t count, const char* what)>;
 // Training-mode batch norm whose statistics are those of every process's batch together
@@ -115,7 +118,8 @@ using SumAcrossProcesses = std::function<void(double* values, int64_t count, con
 // channel across processes (one-pass variance in double), backward sums [Σg, Σg·x̂] for the
 // input gradient; weight and bias gradients stay this process's own.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                  Tensor running_var, float momentum, float eps, const SumAcrossProcesses& sum_across);
+                  Tensor running_var, float momentum, float eps, const SumAcrossProcesses& sum_across,
+                  kernels::ConvActivation activation = kernels::ConvActivation::none);
 // Zeroes each element with probability p and scales the rest by 1/(1-p) when training.
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen = default_generator());
 

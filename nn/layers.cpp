@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <sstream>
+#include <typeinfo>
 
 #include "nn/init.hpp"
+#include "nn/summary.hpp"
 #include "nn/sync_batch_norm.hpp"
 
 namespace intrain::nn {
@@ -95,13 +97,13 @@ BatchNorm2d::Affine BatchNorm2d::eval_affine() const {
   return a;
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward_with(const Tensor& x, kernels::ConvActivation activation) {
   INTRAIN_CHECK(x.dim() == 4, "BatchNorm2d: expects [N, C, H, W], got ", shape_str(x.shape()));
   const bool batch_statistics = is_training() && !frozen_stats;
   if (batch_statistics) ++num_batches_tracked.data<int32_t>()[0];
   if (batch_statistics && statistics_reducer)
-    return sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, statistics_reducer);
-  return batch_norm(x, weight, bias, running_mean, running_var, batch_statistics, momentum, eps);
+    return sync_batch_norm(x, weight, bias, running_mean, running_var, momentum, eps, statistics_reducer, activation);
+  return batch_norm(x, weight, bias, running_mean, running_var, batch_statistics, momentum, eps, activation);
 }
 
 std::string BatchNorm2d::extra_repr() const {
@@ -134,9 +136,36 @@ Sequential& Sequential::add(const std::string& name, ModulePtr module) {
   return *this;
 }
 
+namespace {
+
+// The activation a BatchNorm2d at `i` can take into its own op: the next module's when that
+// is exactly a ReLU or ReLU6 (not a subclass, nor a quantizer standing in its place).
+kernels::ConvActivation fusable_activation(const std::vector<std::pair<std::string, ModulePtr>>& list, size_t i) {
+  if (i + 1 >= list.size() || typeid(*list[i].second) != typeid(BatchNorm2d) || detail::recording())
+    return kernels::ConvActivation::none;
+  const Module& next = *list[i + 1].second;
+  if (typeid(next) == typeid(ReLU)) return kernels::ConvActivation::relu;
+  if (typeid(next) == typeid(ReLU6)) return kernels::ConvActivation::relu6;
+  return kernels::ConvActivation::none;
+}
+
+}  // namespace
+
+// A BatchNorm2d and the ReLU or ReLU6 after it run as one op: the same values and gradients,
+// one pass over memory fewer each way and no tensor between them (unless a summary or
+// capture records every module's output).
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (auto& [name, child] : children()) h = (*child)(h);
+  const auto& list = children();
+  for (size_t i = 0; i < list.size(); ++i) {
+    const kernels::ConvActivation activation = fusable_activation(list, i);
+    if (activation == kernels::ConvActivation::none) {
+      h = (*list[i].second)(h);
+      continue;
+    }
+    h = static_cast<BatchNorm2d&>(*list[i].second).forward_with(h, activation);
+    ++i;
+  }
   return h;
 }
 

@@ -47,7 +47,10 @@ class Linear : public Module {
 class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, float eps = 1e-5f, float momentum = 0.1f, bool affine = true);
-  Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x) override { return forward_with(x, kernels::ConvActivation::none); }
+  // The normalization with a ReLU or ReLU6 after it in the same op (Sequential runs a
+  // BatchNorm2d and the ReLU that follows it this way).
+  Tensor forward_with(const Tensor& x, kernels::ConvActivation activation);
   std::string type_name() const override { return "BatchNorm2d"; }
   std::string extra_repr() const override;
   // Eval mode as a per-channel affine map y = scale·x + shift: scale = γ/sqrt(σ² + ε),

@@ -46,6 +46,8 @@ void detail::record(const Module* module, const Tensor& input, const Tensor& out
   if (g_recorder && output.defined()) (*g_recorder)[module] = {input, output};
 }
 
+bool detail::recording() { return g_recorder != nullptr; }
+
 namespace {
 std::map<std::string, Tensor> capture(Module& model, const Tensor& input, bool inputs) {
   const Recorded recorded = run_recorded(model, input);

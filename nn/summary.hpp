@@ -19,6 +19,9 @@ std::map<std::string, Tensor> capture_inputs(Module& model, const Tensor& input)
 namespace detail {
 // Called by Module::operator(); records input and output while a summary or capture runs.
 void record(const Module* module, const Tensor& input, const Tensor& output);
+// Whether a summary or capture is recording: then every module runs on its own (none is
+// fused into its neighbour), so each one's input and output exist.
+bool recording();
 }  // namespace detail
 
 }  // namespace intrain::nn

@@ -7,11 +7,13 @@
 namespace intrain::nn {
 
 Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                       Tensor running_var, float momentum, float eps, std::shared_ptr<CrossProcessReducer> reducer) {
+                       Tensor running_var, float momentum, float eps, std::shared_ptr<CrossProcessReducer> reducer,
+                       kernels::ConvActivation activation) {
   INTRAIN_CHECK(reducer, "sync_batch_norm: no reducer");
   // core's batch norm does the arithmetic; the reducer only sums its statistics.
   return batch_norm(x, weight, bias, std::move(running_mean), std::move(running_var), momentum, eps,
-                    [reducer](double* values, int64_t count, const char* what) { reducer->sum(values, count, what); });
+                    [reducer](double* values, int64_t count, const char* what) { reducer->sum(values, count, what); },
+                    activation);
 }
 
 int64_t synchronize_batch_norm(Module& model, std::shared_ptr<CrossProcessReducer> reducer) {

@@ -11,6 +11,7 @@
 // process ends with the 1-process global-batch gradients.
 #include <memory>
 
+#include "core/kernels/conv.hpp"
 #include "core/tensor.hpp"
 #include "nn/cross_process.hpp"
 #include "nn/module.hpp"
@@ -20,7 +21,8 @@ namespace intrain::nn {
 // Training-mode batch norm over x [N, C, ...] with statistics reduced by `reducer`; updates
 // the running statistics (unbiased variance over the global count) like batch_norm.
 Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                       Tensor running_var, float momentum, float eps, std::shared_ptr<CrossProcessReducer> reducer);
+                       Tensor running_var, float momentum, float eps, std::shared_ptr<CrossProcessReducer> reducer,
+                       kernels::ConvActivation activation = kernels::ConvActivation::none);
 
 // Sets `reducer` on every BatchNorm2d of `model` (null: back to per-process statistics);
 // returns how many layers it reached.

@@ -274,3 +274,43 @@ TEST_CASE("batch norm statistics stay accurate far from zero, and the running va
     CHECK(running_var.data<float>()[ch] == doctest::Approx(centred / (m - 1)).epsilon(1e-4));
   }
 }
+
+TEST_CASE("Sequential runs a BatchNorm2d and the ReLU or ReLU6 after it as one op, with the same values and gradients") {
+  for (bool six : {false, true})
+    for (bool training : {true, false}) {
+      CAPTURE(six);
+      CAPTURE(training);
+      Generator gen(81);
+      // Runs of 5x7 = 35 values (whole vectors and a tail); values well past 6 for ReLU6.
+      Tensor x = mul(Tensor::randn({3, 4, 5, 7}, gen), 4.0f);
+      auto make = [&] {
+        auto bn = std::make_shared<nn::BatchNorm2d>(4);
+        for (int64_t c = 0; c < 4; ++c) {
+          bn->weight.data<float>()[c] = 0.5f + 0.3f * static_cast<float>(c);
+          bn->bias.data<float>()[c] = 0.2f * static_cast<float>(c) - 0.3f;
+          bn->running_mean.data<float>()[c] = 0.1f * static_cast<float>(c);
+        }
+        return bn;
+      };
+      auto fused_bn = make(), plain_bn = make();
+      nn::ModulePtr act = six ? nn::ModulePtr(std::make_shared<nn::ReLU6>()) : std::make_shared<nn::ReLU>();
+      nn::Sequential fused{fused_bn, act};
+      fused.train(training);
+      plain_bn->train(training);
+
+      Tensor x1 = x.clone().set_requires_grad(), x2 = x.clone().set_requires_grad();
+      Tensor y1 = fused(x1);
+      Tensor y2 = (*act)((*plain_bn)(x2));
+      REQUIRE(y1.shape() == y2.shape());
+      CHECK(y1.grad_fn()->op == (six ? "batch_norm_relu6" : "batch_norm_relu"));  // one op
+      CHECK(y1.to_vector<float>() == y2.to_vector<float>());
+      CHECK(fused_bn->running_mean.to_vector<float>() == plain_bn->running_mean.to_vector<float>());
+      CHECK(fused_bn->running_var.to_vector<float>() == plain_bn->running_var.to_vector<float>());
+      Tensor g = Tensor::randn(y1.shape(), gen);
+      y1.backward(g);
+      y2.backward(g);
+      CHECK(x1.grad().to_vector<float>() == x2.grad().to_vector<float>());
+      CHECK(fused_bn->weight.grad().to_vector<float>() == plain_bn->weight.grad().to_vector<float>());
+      CHECK(fused_bn->bias.grad().to_vector<float>() == plain_bn->bias.grad().to_vector<float>());
+    }
+}

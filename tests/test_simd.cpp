@@ -180,20 +180,30 @@ TEST_CASE("SIMD batch-norm kernels match the scalar reference; the gaps between 
         CHECK(same(simd->sum(x.data(), r), sum));
         CHECK(same(simd->square_sum(x.data(), r, 0.0f), ref.square_sum(x.data(), r, 0.0f)));
         CHECK(same(simd->square_sum(x.data(), r, float(mean)), ref.square_sum(x.data(), r, float(mean))));
-        double got_g = 0, got_gx = 0, want_g = 0, want_gx = 0;
-        simd->grad_sums(g.data(), x.data(), r, float(mean), &got_g, &got_gx);
-        ref.grad_sums(g.data(), x.data(), r, float(mean), &want_g, &want_gx);
-        // Σg and Σg·(x − mean) cancel: compared on the scale of Σ|g|·|x − mean| (≤ 2 per value).
-        CHECK(std::abs(got_g - want_g) <= 1e-6 * count);
-        CHECK(std::abs(got_gx - want_gx) <= 2e-6 * count);
+        // No activation, then ReLU and ReLU6 bounds: y = (x − 4)·1.5 spans [−3, 3] and
+        // the bounds cut it (the mask reads the reference's y).
+        const float bounds[][2] = {{-INFINITY, INFINITY}, {0.0f, INFINITY}, {0.0f, 1.0f}};
+        for (const auto& [lo, hi] : bounds) {
+          CAPTURE(lo);
+          CAPTURE(hi);
+          std::vector<float> got(x.size(), NAN), want(x.size(), NAN);
+          simd->affine(x.data(), r, 1.5f, -6.0f, lo, hi, got.data());
+          ref.affine(x.data(), r, 1.5f, -6.0f, lo, hi, want.data());
+          for (int64_t i = 0; i < size; ++i) REQUIRE(close(got[i], want[i], 1e-6));
+          const ActivationMask mask = std::isinf(lo) ? ActivationMask{} : ActivationMask{want.data(), 1e-30f, hi};
 
-        std::vector<float> got(x.size(), NAN), want(x.size(), NAN);
-        simd->affine(x.data(), r, 0.7f, -2.5f, got.data());
-        ref.affine(x.data(), r, 0.7f, -2.5f, want.data());
-        for (int64_t i = 0; i < size; ++i) REQUIRE(close(got[i], want[i], 1e-6));
-        simd->grad_input(g.data(), x.data(), r, float(mean), 1.3f, -0.2f, 0.05f, got.data());
-        ref.grad_input(g.data(), x.data(), r, float(mean), 1.3f, -0.2f, 0.05f, want.data());
-        for (int64_t i = 0; i < size; ++i) REQUIRE(close(got[i], want[i], 1e-5));
+          double got_g = 0, got_gx = 0, want_g = 0, want_gx = 0;
+          simd->grad_sums(g.data(), x.data(), mask, r, float(mean), &got_g, &got_gx);
+          ref.grad_sums(g.data(), x.data(), mask, r, float(mean), &want_g, &want_gx);
+          // Σg and Σg·(x − mean) cancel: compared on the scale of Σ|g|·|x − mean| (≤ 2 per value).
+          CHECK(std::abs(got_g - want_g) <= 1e-6 * count);
+          CHECK(std::abs(got_gx - want_gx) <= 2e-6 * count);
+
+          std::vector<float> got_dx(x.size(), NAN), want_dx(x.size(), NAN);
+          simd->grad_input(g.data(), x.data(), mask, r, float(mean), 1.3f, -0.2f, 0.05f, got_dx.data());
+          ref.grad_input(g.data(), x.data(), mask, r, float(mean), 1.3f, -0.2f, 0.05f, want_dx.data());
+          for (int64_t i = 0; i < size; ++i) REQUIRE(close(got_dx[i], want_dx[i], 1e-5));
+        }
       }
   }
 }

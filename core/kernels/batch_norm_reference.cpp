@@ -2,6 +2,9 @@
 // accurate answer the SIMD tables are tested against, and the path without AVX2.
 #include "core/kernels/batch_norm.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 namespace intrain::kernels {
 
 namespace {
@@ -27,22 +30,32 @@ double square_sum(const float* x, ChannelRuns r, float shift) {
   return s;
 }
 
-void affine(const float* x, ChannelRuns r, float scale, float shift, float* y) {
-  for_each_value(r, [&](int64_t k) { y[k] = x[k] * scale + shift; });
+void affine(const float* x, ChannelRuns r, float scale, float shift, float lo, float hi, float* y) {
+  for_each_value(r, [&](int64_t k) {
+    const float z = x[k] * scale + shift;
+    y[k] = std::isnan(z) ? z : std::min(std::max(z, lo), hi);
+  });
 }
 
-void grad_sums(const float* g, const float* x, ChannelRuns r, float mean, double* sum_g, double* sum_g_centred) {
+float masked(const float* g, ActivationMask mask, int64_t k) {
+  return !mask.y || (mask.y[k] >= mask.lo && mask.y[k] <= mask.hi) ? g[k] : 0.0f;
+}
+
+void grad_sums(const float* g, const float* x, ActivationMask mask, ChannelRuns r, float mean, double* sum_g,
+               double* sum_g_centred) {
   double sg = 0, sgx = 0;
   for_each_value(r, [&](int64_t k) {
-    sg += g[k];
-    sgx += static_cast<double>(g[k]) * (static_cast<double>(x[k]) - mean);
+    const float gk = masked(g, mask, k);
+    sg += gk;
+    sgx += static_cast<double>(gk) * (static_cast<double>(x[k]) - mean);
   });
   *sum_g = sg;
   *sum_g_centred = sgx;
 }
 
-void grad_input(const float* g, const float* x, ChannelRuns r, float mean, float a, float b, float c, float* dx) {
-  for_each_value(r, [&](int64_t k) { dx[k] = a * g[k] + b * (x[k] - mean) + c; });
+void grad_input(const float* g, const float* x, ActivationMask mask, ChannelRuns r, float mean, float a, float b,
+                float c, float* dx) {
+  for_each_value(r, [&](int64_t k) { dx[k] = a * masked(g, mask, k) + b * (x[k] - mean) + c; });
 }
 
 }  // namespace

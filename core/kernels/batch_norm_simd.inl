@@ -76,41 +76,78 @@ double square_sum(const float* x, ChannelRuns r, float shift) {
   return s;
 }
 
-void affine(const float* x, ChannelRuns r, float scale, float shift, float* y) {
-  const reg a = V::set1(scale), b = V::set1(shift);
+void affine(const float* x, ChannelRuns r, float scale, float shift, float lo, float hi, float* y) {
+  const reg a = V::set1(scale), b = V::set1(shift), lov = V::set1(lo), hiv = V::set1(hi);
+  // max(lo, z) and min(hi, .) return z when it is NaN (V's max and min return the second).
   for_each_value(
-      r, [&](int64_t k) { V::store(y + k, V::fmadd(V::load(x + k), a, b)); },
-      [&](int64_t k) { y[k] = x[k] * scale + shift; });
+      r, [&](int64_t k) { V::store(y + k, V::min(hiv, V::max(lov, V::fmadd(V::load(x + k), a, b)))); },
+      [&](int64_t k) {
+        const float z = x[k] * scale + shift;
+        y[k] = z != z ? z : z < lo ? lo : z > hi ? hi : z;
+      });
 }
 
-void grad_sums(const float* g, const float* x, ChannelRuns r, float mean, double* sum_g, double* sum_g_centred) {
+// The gradient at offset k, masked or not (kMasked: mask.y is set).
+template <bool kMasked>
+reg gradient(const float* g, ActivationMask mask, int64_t k) {
+  const reg gv = V::load(g + k);
+  if constexpr (!kMasked) return gv;
+  const reg yv = V::load(mask.y + k);
+  return V::select(V::mask_and(V::le(V::set1(mask.lo), yv), V::le(yv, V::set1(mask.hi))), V::set1(0.0f), gv);
+}
+
+float gradient_at(const float* g, ActivationMask mask, int64_t k) {
+  return !mask.y || (mask.y[k] >= mask.lo && mask.y[k] <= mask.hi) ? g[k] : 0.0f;
+}
+
+template <bool kMasked>
+void grad_sums_over(const float* g, const float* x, ActivationMask mask, ChannelRuns r, float mean, double* s) {
   const reg m = V::set1(mean);
-  double s[2];
   block_sums<2>(
       r,
       [&](int64_t k, reg* acc) {
-        const reg gv = V::load(g + k);
+        const reg gv = gradient<kMasked>(g, mask, k);
         acc[0] = V::add(acc[0], gv);
         acc[1] = V::fmadd(gv, V::sub(V::load(x + k), m), acc[1]);
       },
       [&](int64_t k, double* out) {
-        out[0] += g[k];
-        out[1] += static_cast<double>(g[k]) * (static_cast<double>(x[k]) - mean);
+        const float gk = gradient_at(g, mask, k);
+        out[0] += gk;
+        out[1] += static_cast<double>(gk) * (static_cast<double>(x[k]) - mean);
       },
       s);
+}
+
+void grad_sums(const float* g, const float* x, ActivationMask mask, ChannelRuns r, float mean, double* sum_g,
+               double* sum_g_centred) {
+  double s[2];
+  if (mask.y)
+    grad_sums_over<true>(g, x, mask, r, mean, s);
+  else
+    grad_sums_over<false>(g, x, mask, r, mean, s);
   *sum_g = s[0];
   *sum_g_centred = s[1];
 }
 
-void grad_input(const float* g, const float* x, ChannelRuns r, float mean, float a, float b, float c, float* dx) {
+template <bool kMasked>
+void grad_input_over(const float* g, const float* x, ActivationMask mask, ChannelRuns r, float mean, float a, float b,
+                     float c, float* dx) {
   const reg m = V::set1(mean), av = V::set1(a), bv = V::set1(b), cv = V::set1(c);
   for_each_value(
       r,
       [&](int64_t k) {
         const reg centred = V::sub(V::load(x + k), m);
-        V::store(dx + k, V::fmadd(av, V::load(g + k), V::fmadd(bv, centred, cv)));
+        V::store(dx + k, V::fmadd(av, gradient<kMasked>(g, mask, k), V::fmadd(bv, centred, cv)));
       },
-      [&](int64_t k) { dx[k] = a * g[k] + b * (x[k] - mean) + c; });
+      [&](int64_t k) { dx[k] = a * gradient_at(g, mask, k) + b * (x[k] - mean) + c; });
+}
+
+void grad_input(const float* g, const float* x, ActivationMask mask, ChannelRuns r, float mean, float a, float b,
+                float c, float* dx) {
+  if (mask.y)
+    grad_input_over<true>(g, x, mask, r, mean, a, b, c, dx);
+  else
+    grad_input_over<false>(g, x, mask, r, mean, a, b, c, dx);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Batch normalization over [N, C, ...]: per-channel statistics, forward and backward.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "core/autograd.hpp"
@@ -19,13 +20,27 @@ void check_channel_vector(const Tensor& t, int64_t channels, const char* name) {
                 shape_str(t.shape()), " must be a contiguous vector of ", channels, " channels");
 }
 
-}  // namespace
+// The activation inside the op: the clamp of the output, and where the gradient passes
+// (strictly inside (0, hi), as the relu and relu6 ops).
+struct ActivationBounds {
+  float lo, hi, grad_lo, grad_hi;
+  const char *name, *sync_name;  // the op's names in errors
+};
 
-namespace {
+ActivationBounds bounds_of(kernels::ConvActivation activation) {
+  constexpr float inf = std::numeric_limits<float>::infinity(), tiny = std::numeric_limits<float>::denorm_min();
+  switch (activation) {
+    case kernels::ConvActivation::relu: return {0.0f, inf, tiny, inf, "batch_norm_relu", "sync_batch_norm_relu"};
+    case kernels::ConvActivation::relu6:
+      return {0.0f, 6.0f, tiny, std::nextafter(6.0f, 0.0f), "batch_norm_relu6", "sync_batch_norm_relu6"};
+    case kernels::ConvActivation::none: break;
+  }
+  return {-inf, inf, -inf, inf, "batch_norm", "sync_batch_norm"};
+}
 
 Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& bias, Tensor running_mean,
                        Tensor running_var, bool training, float momentum, float eps,
-                       const SumAcrossProcesses* sum_across) {
+                       const SumAcrossProcesses* sum_across, kernels::ConvActivation activation) {
   detail::check_defined_f32(x_in, "batch_norm", "input");
   INTRAIN_CHECK(x_in.dim() >= 2, "batch_norm: input must be [N, C, ...], got ", shape_str(x_in.shape()));
   const int64_t batch = x_in.size(0), channels = x_in.size(1);
@@ -73,6 +88,7 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
   INTRAIN_CHECK(!training || count > 1, "batch_norm: training needs more than one value per channel",
                 sum_across ? " over all processes" : "", ", got input ", shape_str(x_in.shape()));
 
+  const ActivationBounds bounds = bounds_of(activation);
   Tensor out = Tensor::uninitialized(x.shape());
   Tensor mean_used = Tensor::empty({channels}), invstd = Tensor::empty({channels});
   float* po = out.data<float>();
@@ -102,7 +118,7 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
       pm[c] = static_cast<float>(m);
       pis[c] = is;
       const float scale = is * (pw ? pw[c] : 1.0f), shift = (pb ? pb[c] : 0.0f) - pm[c] * scale;
-      k.affine(at(px, c), runs, scale, shift, at(po, c));
+      k.affine(at(px, c), runs, scale, shift, bounds.lo, bounds.hi, at(po, c));
     }
   });
 
@@ -111,13 +127,19 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
   const bool gw = weight.defined() && weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
   // The sum function is copied into the node: backward runs after this call returns.
   const SumAcrossProcesses sum_backward = sum_across ? *sum_across : SumAcrossProcesses();
-  return record(out, sum_across ? "sync_batch_norm" : "batch_norm", {x_in, weight, bias}, [=](const Tensor& g_in) {
+  // The output, for the activation's gradient mask (none without an activation).
+  const Tensor y = activation == kernels::ConvActivation::none ? Tensor() : out.detach();
+  return record(out, sum_across ? bounds.sync_name : bounds.name, {x_in, weight, bias}, [=](const Tensor& g_in) {
     // Re-derive the pointers from the captured tensors, which keep the memory alive.
     const float* px = x.data<float>();
     const float* pm = mean_used.data<float>();
     const float* pis = invstd.data<float>();
     Tensor g = g_in.contiguous();
     const float* pg = g.data<float>();
+    const float* py = y.defined() ? y.data<float>() : nullptr;
+    auto mask_of = [&](int64_t c) {
+      return py ? kernels::ActivationMask{at(py, c), bounds.grad_lo, bounds.grad_hi} : kernels::ActivationMask{};
+    };
     Tensor dx = gx ? Tensor::empty(x.shape()) : Tensor();
     float* pdx = gx ? dx.data<float>() : nullptr;
     const float* pwd = wd.defined() ? wd.data<float>() : nullptr;
@@ -127,12 +149,12 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
     auto input_gradient = [&](int64_t c) {
       const float is = pis[c], w = pwd ? pwd[c] : 1.0f;
       if (!training)  // the statistics are constants: dx = g·w·invstd
-        return k.grad_input(at(pg, c), at(px, c), runs, pm[c], w * is, 0.0f, 0.0f, at(pdx, c));
+        return k.grad_input(at(pg, c), at(px, c), mask_of(c), runs, pm[c], w * is, 0.0f, 0.0f, at(pdx, c));
       // dx = w·invstd/M · (M·g − Σg − x̂·Σ(g·x̂)) with x̂ = (x − mean)·invstd: the batch
       // statistics depend on x too (M and both sums over the global batch when synchronized).
       const double a = static_cast<double>(w) * is / count;
       const double mg = sums[static_cast<size_t>(c)], mgx = sums[static_cast<size_t>(channels + c)];
-      k.grad_input(at(pg, c), at(px, c), runs, pm[c], static_cast<float>(a * count),
+      k.grad_input(at(pg, c), at(px, c), mask_of(c), runs, pm[c], static_cast<float>(a * count),
                    static_cast<float>(-a * is * mgx), static_cast<float>(-a * mg), at(pdx, c));
     };
     // Without synchronization a channel's input gradient follows its sums at once, while its
@@ -141,7 +163,7 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
     parallel_for(channels, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
         double sum_g = 0, sum_g_centred = 0;
-        k.grad_sums(at(pg, c), at(px, c), runs, pm[c], &sum_g, &sum_g_centred);
+        k.grad_sums(at(pg, c), at(px, c), mask_of(c), runs, pm[c], &sum_g, &sum_g_centred);
         sums[static_cast<size_t>(c)] = sum_g;
         sums[static_cast<size_t>(channels + c)] = sum_g_centred * pis[c];
         if (gradient_follows_sums) input_gradient(c);
@@ -167,16 +189,17 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                  Tensor running_var, bool training, float momentum, float eps) {
+                  Tensor running_var, bool training, float momentum, float eps, kernels::ConvActivation activation) {
   return batch_norm_impl(x, weight, bias, std::move(running_mean), std::move(running_var), training, momentum, eps,
-                         nullptr);
+                         nullptr, activation);
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
-                  Tensor running_var, float momentum, float eps, const SumAcrossProcesses& sum_across) {
+                  Tensor running_var, float momentum, float eps, const SumAcrossProcesses& sum_across,
+                  kernels::ConvActivation activation) {
   INTRAIN_CHECK(static_cast<bool>(sum_across), "batch_norm: synchronized batch norm needs a sum across processes");
   return batch_norm_impl(x, weight, bias, std::move(running_mean), std::move(running_var), true, momentum, eps,
-                         &sum_across);
+                         &sum_across, activation);
 }
 
 }  // namespace intrain
