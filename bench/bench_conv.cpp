@@ -29,6 +29,12 @@ const std::vector<ConvCase> kCases = {
     {"mbv1_dw3x3_s2_112x112x64_b1", {1, 64, 112, 112, 64, 3, 3, 2, 2, 1, 1, 1, 1, 64}},
     {"mbv1_dw3x3_14x14x512_b16", {16, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512}},
     {"mbv1_32px_pw_8x8x256_b128", {128, 256, 8, 8, 256, 1, 1, 1, 1, 0, 0, 1, 1, 1}},
+    // MobileNetV1-0.75 at 32x32 (small-input stem), batch 128: its first pointwise, the
+    // five 4x4 ones and the last block's depthwise and pointwise at 2x2.
+    {"mbv1_32px_pw_32x32x24_b128", {128, 24, 32, 32, 48, 1, 1, 1, 1, 0, 0, 1, 1, 1}},
+    {"mbv1_32px_pw_4x4x384_b128", {128, 384, 4, 4, 384, 1, 1, 1, 1, 0, 0, 1, 1, 1}},
+    {"mbv1_32px_dw3x3_2x2x768_b128", {128, 768, 2, 2, 768, 3, 3, 1, 1, 1, 1, 1, 1, 768}},
+    {"mbv1_32px_pw_2x2x768_b128", {128, 768, 2, 2, 768, 1, 1, 1, 1, 0, 0, 1, 1, 1}},
 };
 
 void BM_conv(benchmark::State& state, ConvCase c, kernels::ConvPass pass, kernels::ConvLayout layout) {

@@ -99,6 +99,34 @@ TEST_CASE("conv2d: oneDNN forward and backward match the reference loops, in bot
   }
 }
 
+TEST_CASE("conv2d: depthwise backward weights computed directly match the reference loops") {
+  std::vector<Conv2dParams> cases;
+  for (const Conv2dParams& p : kConvCases)
+    if (p.groups == p.in_channels && p.groups == p.out_channels && p.groups > 1) cases.push_back(p);
+  // MobileNet's last depthwise at 32x32 inputs: a 3x3 window over 2x2 images (the shape the
+  // direct kernel exists for), and a 4x4 plane with stride 2.
+  cases.push_back({6, 16, 2, 2, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16});
+  cases.push_back({3, 8, 8, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1, 8});
+  CHECK(kernels::depthwise_backward_weights_direct(cases[cases.size() - 2]));
+  CHECK_FALSE(kernels::depthwise_backward_weights_direct(kConvCases[3]));  // 7x7 plane: oneDNN's jit kernel
+  for (const Conv2dParams& p : cases) {
+    CAPTURE(p.in_channels);
+    CAPTURE(p.in_h);
+    CAPTURE(p.stride_h);
+    CAPTURE(p.dilation_h);
+    const int64_t nx = p.batch * p.in_channels * p.in_h * p.in_w;
+    const int64_t nw = p.out_channels * p.kernel_h * p.kernel_w, ny = p.batch * p.out_channels * p.out_h() * p.out_w();
+    const auto x = random_values(nx, 5), dy = random_values(ny, 6);
+    std::vector<float> dw(nw), dw_ref(nw), db(p.out_channels), db_ref(p.out_channels);
+    kernels::conv2d_backward_weights_depthwise(p, x.data(), dy.data(), dw.data(), db.data());
+    kernels::conv2d_backward_weights_reference(p, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+    expect_close(dw, dw_ref, "depthwise backward weights");
+    expect_close(db, db_ref, "depthwise backward bias");
+    kernels::conv2d_backward_weights_depthwise(p, x.data(), dy.data(), dw.data(), nullptr);
+    expect_close(dw, dw_ref, "depthwise backward weights without bias");
+  }
+}
+
 // f32 -> bf16 -> f32 with round to nearest even, as oneDNN converts (finite values).
 std::vector<float> to_bf16(std::vector<float> v) {
   for (float& f : v) {

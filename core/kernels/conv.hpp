@@ -48,6 +48,13 @@ void conv2d_backward_weights_onednn(const Conv2dParams& p, const float* x, const
                                     float* dbias, ConvLayout layout = ConvLayout::routed);
 
 void conv2d_forward_reference(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
+// Depthwise backward weights as direct sums per channel (conv_depthwise.cpp), for the small
+// output planes (16 positions or fewer) where oneDNN's fallback is a GEMM per image;
+// depthwise_backward_weights_direct says whether p is such a shape.
+bool depthwise_backward_weights_direct(const Conv2dParams& p);
+void conv2d_backward_weights_depthwise(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                                       float* dbias);
+
 void conv2d_backward_data_reference(const Conv2dParams& p, const float* w, const float* dy, float* dx);
 void conv2d_backward_weights_reference(const Conv2dParams& p, const float* x, const float* dy, float* dw,
                                        float* dbias);

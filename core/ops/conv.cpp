@@ -69,8 +69,11 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, con
     if (gw || gb) {
       Tensor dw = Tensor::uninitialized(w.shape());
       Tensor db = gb ? Tensor::uninitialized({p.out_channels}) : Tensor();
-      kernels::conv2d_backward_weights_onednn(p, x.data<float>(), g.data<float>(), dw.data<float>(),
-                                              gb ? db.data<float>() : nullptr);
+      float* pdb = gb ? db.data<float>() : nullptr;
+      if (kernels::depthwise_backward_weights_direct(p))
+        kernels::conv2d_backward_weights_depthwise(p, x.data<float>(), g.data<float>(), dw.data<float>(), pdb);
+      else
+        kernels::conv2d_backward_weights_onednn(p, x.data<float>(), g.data<float>(), dw.data<float>(), pdb);
       if (gw) grads[1] = dw;
       grads[2] = db;
     }
