@@ -284,6 +284,20 @@ void BM_add(benchmark::State& state, const KernelTable* table) {
   state.counters["Gcodes/s"] = static_cast<double>(kCodes) * static_cast<double>(state.iterations()) / timer.seconds() / 1e9;
 }
 
+// ResNet-18's max pooling: 3x3, stride 2, padding 1 over its 112x112x64 stem output.
+void BM_max_pool(benchmark::State& state, const KernelTable* table) {
+  constexpr int64_t kSize = 112, kChannels = 64, kOut = 56;
+  Generator g(5);
+  std::vector<uint8_t> x(kSize * kSize * kChannels), out(kOut * kOut * kChannels);
+  for (auto& v : x) v = static_cast<uint8_t>(g.next_u64());
+  bench::LoopTimer timer;
+  for (auto _ : state) {
+    table->max_pool(x.data(), kSize, kSize, kChannels, 3, 2, 1, kOut, 0, kOut, out.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["Gcodes/s"] = static_cast<double>(x.size()) * static_cast<double>(state.iterations()) / timer.seconds() / 1e9;
+}
+
 int register_all() {
   const auto tables = available_kernel_tables();
   for (const GemmCase& c : kGemms) {
@@ -323,6 +337,7 @@ int register_all() {
     benchmark::RegisterBenchmark(("depthwise3x3/28x28x192_s2" + tail).c_str(), BM_depthwise, 28, 192, 2, t);
     benchmark::RegisterBenchmark(("requantize/384x196" + tail).c_str(), BM_requantize, t);
     benchmark::RegisterBenchmark(("add/56x56x64" + tail).c_str(), BM_add, t);
+    benchmark::RegisterBenchmark(("max_pool/3x3s2_112x112x64" + tail).c_str(), BM_max_pool, t);
   }
   return 0;
 }

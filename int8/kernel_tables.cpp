@@ -34,7 +34,7 @@ const KernelTable kVnni{"vnni", "AVX-512 VNNI",
 const KernelTable kAvx2{"avx2", "AVX2",
                         avx2_supported,
                         gemm_avx2, pack_weights, 96, 1, 64, nullptr,
-                        depthwise_nhwc_avx2, nullptr, 8, max_pool_nhwc_reference, add_reference, requantize_channels_reference,
+                        depthwise_nhwc_avx2, nullptr, 8, max_pool_nhwc_avx2, add_avx2, requantize_channels_avx2,
                         quantize_input_avx2};
 const KernelTable kScalar{"scalar", "scalar loops",
                           always,

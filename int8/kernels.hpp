@@ -165,6 +165,9 @@ void max_pool_nhwc_reference(const uint8_t* x, int64_t height, int64_t width, in
 void max_pool_nhwc_avx512(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                           int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                           uint8_t* out);
+void max_pool_nhwc_avx2(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
+                        int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
+                        uint8_t* out);
 
 // Residual addition (docs/quantization.md §7): both inputs, offset and shifted left by 20
 // bits, scaled to a common scale (m[0], m[1] <= 1/2), summed, then requantized (m[2]).
@@ -176,6 +179,7 @@ struct AddParams {
 };
 void add_reference(const uint8_t* a, const uint8_t* b, int64_t n, const AddParams& p, uint8_t* out);
 void add_avx512(const uint8_t* a, const uint8_t* b, int64_t n, const AddParams& p, uint8_t* out);
+void add_avx2(const uint8_t* a, const uint8_t* b, int64_t n, const AddParams& p, uint8_t* out);
 
 // out[i] = quantize_input(x[i], scale, zero_point) (requantize.hpp): the network's float
 // input to its codes, and the vector twins.
@@ -187,5 +191,6 @@ void quantize_input_avx512(const float* x, int64_t n, float scale, int32_t zero_
 // scalar definition and its AVX-512 twin (equal bit for bit; see requantize.hpp).
 void requantize_channels_reference(const int32_t* acc, int64_t channels, const ChannelRequant& rq, uint8_t* out);
 void requantize_channels_avx512(const int32_t* acc, int64_t channels, const ChannelRequant& rq, uint8_t* out);
+void requantize_channels_avx2(const int32_t* acc, int64_t channels, const ChannelRequant& rq, uint8_t* out);
 
 }  // namespace intrain::int8
