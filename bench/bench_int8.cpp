@@ -99,7 +99,7 @@ void BM_table_gemm(benchmark::State& state, GemmCase c, const KernelTable* table
   }
   const std::string id = table->id;
   report_gops(state, timer, 2.0 * static_cast<double>(c.rows * c.k * c.out),
-              id == "amx" ? "amx" : id == "vnni" ? "vnni" : nullptr);
+              id == "amx" ? "amx" : id == "vnni" ? "vnni" : id == "avx2" ? "avx2" : nullptr);
 }
 
 void BM_reference_gemm(benchmark::State& state, GemmCase c) {

@@ -22,5 +22,6 @@ static void BM_int8_peak_per_core(benchmark::State& state, const char* unit) {
 }
 BENCHMARK_CAPTURE(BM_int8_peak_per_core, vnni_vpdpbusd, "vnni")->Iterations(1);
 BENCHMARK_CAPTURE(BM_int8_peak_per_core, amx_tdpbusd, "amx")->Iterations(1);
+BENCHMARK_CAPTURE(BM_int8_peak_per_core, avx2_vpmaddwd, "avx2")->Iterations(1);
 
 BENCHMARK_MAIN();

@@ -12,6 +12,7 @@ namespace intrain::bench {
 float fma_loop_avx512(int64_t iterations);
 float fma_loop_avx2(int64_t iterations);
 int32_t vnni_loop(int64_t iterations);
+int32_t avx2_madd_loop(int64_t iterations);
 int32_t amx_loop(int64_t iterations);
 
 namespace {
@@ -48,8 +49,9 @@ double peak_int8_gops_per_core(const char* unit) {
                                  ? measure(vnni_loop, 16 * 64 * 2)
                                  : 0.0;
   static const double amx = amx_permitted() ? measure(amx_loop, 4 * 16 * 16 * 64 * 2, 2'000'000) : 0.0;
+  static const double avx2 = detected_isa() >= Isa::avx2 ? measure(avx2_madd_loop, 12 * 16 * 2) : 0.0;
   const std::string u = unit;
-  return u == "amx" ? amx : u == "vnni" ? vnni : 0.0;
+  return u == "amx" ? amx : u == "vnni" ? vnni : u == "avx2" ? avx2 : 0.0;
 }
 
 }  // namespace intrain::bench

@@ -7,7 +7,8 @@ namespace intrain::bench {
 double peak_gflops_per_core();
 // peak_gflops_per_core() × the thread budget.
 double peak_gflops();
-// Int8 GOP/s (2 per multiply-add) of one core: "vnni" (vpdpbusd) or "amx" (TDPBUSD tiles);
+// Int8 GOP/s (2 per multiply-add) of one core: "vnni" (vpdpbusd), "amx" (TDPBUSD tiles) or
+// "avx2" (vpmaddwd on widened bytes, the exact AVX2 path);
 // 0 where this CPU has no such unit (or, for AMX, the kernel refused it).
 double peak_int8_gops_per_core(const char* unit);
 
