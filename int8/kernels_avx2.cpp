@@ -8,6 +8,7 @@
 
 #include "int8/avx2_requantize.hpp"
 #include "int8/kernels.hpp"
+#include "int8/pool_windows.hpp"
 
 namespace intrain::int8 {
 
@@ -41,33 +42,27 @@ void requantize_channels_avx2(const int32_t* acc, int64_t channels, const Channe
 void max_pool_nhwc_avx2(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                         int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                         uint8_t* out) {
-  for (int64_t oy = oy_begin; oy < oy_end; ++oy) {
-    const int64_t iy0 = oy * stride - padding;
-    const int64_t ya = iy0 < 0 ? 0 : iy0, yb = iy0 + kernel < height ? iy0 + kernel : height;
-    for (int64_t ox = 0; ox < out_w; ++ox) {
-      const int64_t ix0 = ox * stride - padding;
-      const int64_t xa = ix0 < 0 ? 0 : ix0, xb = ix0 + kernel < width ? ix0 + kernel : width;
-      uint8_t* y = out + (oy * out_w + ox) * channels;
-      int64_t c0 = 0;
-      for (; c0 + 32 <= channels; c0 += 32) {
-        __m256i best = _mm256_setzero_si256();
-        for (int64_t iy = ya; iy < yb; ++iy)
-          for (int64_t ix = xa; ix < xb; ++ix)
-            best = _mm256_max_epu8(
-                best, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + (iy * width + ix) * channels + c0)));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + c0), best);
-      }
-      for (int64_t c = c0; c < channels; ++c) {  // fewer than 32 channels left
-        uint8_t best = 0;
-        for (int64_t iy = ya; iy < yb; ++iy)
-          for (int64_t ix = xa; ix < xb; ++ix) {
-            const uint8_t v = x[(iy * width + ix) * channels + c];
-            best = v > best ? v : best;
-          }
-        y[c] = best;
-      }
-    }
-  }
+  for_each_pool_window(height, width, channels, kernel, stride, padding, out_w, oy_begin, oy_end, out,
+                       [=](const PoolWindow& win, uint8_t* y) {
+                         int64_t c0 = 0;
+                         for (; c0 + 32 <= channels; c0 += 32) {
+                           __m256i best = _mm256_setzero_si256();
+                           for (int64_t iy = win.ya; iy < win.yb; ++iy)
+                             for (int64_t ix = win.xa; ix < win.xb; ++ix)
+                               best = _mm256_max_epu8(best, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                                                                x + (iy * width + ix) * channels + c0)));
+                           _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + c0), best);
+                         }
+                         for (int64_t c = c0; c < channels; ++c) {  // fewer than 32 channels left
+                           uint8_t best = 0;
+                           for (int64_t iy = win.ya; iy < win.yb; ++iy)
+                             for (int64_t ix = win.xa; ix < win.xb; ++ix) {
+                               const uint8_t v = x[(iy * width + ix) * channels + c];
+                               best = v > best ? v : best;
+                             }
+                           y[c] = best;
+                         }
+                       });
 }
 
 void add_avx2(const uint8_t* a, const uint8_t* b, int64_t n, const AddParams& p, uint8_t* out) {

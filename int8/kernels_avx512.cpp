@@ -7,6 +7,7 @@
 
 #include "int8/avx512_requantize.hpp"
 #include "int8/kernels.hpp"
+#include "int8/pool_windows.hpp"
 
 namespace intrain::int8 {
 
@@ -38,23 +39,19 @@ void requantize_channels_avx512(const int32_t* acc, int64_t channels, const Chan
 void max_pool_nhwc_avx512(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                           int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                           uint8_t* out) {
-  for (int64_t oy = oy_begin; oy < oy_end; ++oy) {
-    const int64_t iy0 = oy * stride - padding;
-    const int64_t ya = iy0 < 0 ? 0 : iy0, yb = iy0 + kernel < height ? iy0 + kernel : height;
-    for (int64_t ox = 0; ox < out_w; ++ox) {
-      const int64_t ix0 = ox * stride - padding;
-      const int64_t xa = ix0 < 0 ? 0 : ix0, xb = ix0 + kernel < width ? ix0 + kernel : width;
-      uint8_t* y = out + (oy * out_w + ox) * channels;
-      for (int64_t c0 = 0; c0 < channels; c0 += 64) {
-        const __mmask64 mask = channels - c0 >= 64 ? ~__mmask64{0} : (__mmask64{1} << (channels - c0)) - 1;
-        __m512i best = _mm512_setzero_si512();
-        for (int64_t iy = ya; iy < yb; ++iy)
-          for (int64_t ix = xa; ix < xb; ++ix)
-            best = _mm512_max_epu8(best, _mm512_maskz_loadu_epi8(mask, x + (iy * width + ix) * channels + c0));
-        _mm512_mask_storeu_epi8(y + c0, mask, best);
-      }
-    }
-  }
+  for_each_pool_window(height, width, channels, kernel, stride, padding, out_w, oy_begin, oy_end, out,
+                       [=](const PoolWindow& win, uint8_t* y) {
+                         for (int64_t c0 = 0; c0 < channels; c0 += 64) {
+                           const __mmask64 mask =
+                               channels - c0 >= 64 ? ~__mmask64{0} : (__mmask64{1} << (channels - c0)) - 1;
+                           __m512i best = _mm512_setzero_si512();
+                           for (int64_t iy = win.ya; iy < win.yb; ++iy)
+                             for (int64_t ix = win.xa; ix < win.xb; ++ix)
+                               best = _mm512_max_epu8(
+                                   best, _mm512_maskz_loadu_epi8(mask, x + (iy * width + ix) * channels + c0));
+                           _mm512_mask_storeu_epi8(y + c0, mask, best);
+                         }
+                       });
 }
 
 // Every intermediate is small: (code − zp)·2^20 lies within ±2^28, each input rescaled by a

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "int8/kernels.hpp"
+#include "int8/pool_windows.hpp"
 #include "int8/requantize.hpp"
 
 namespace intrain::int8 {
@@ -63,16 +64,15 @@ void add_reference(const uint8_t* a, const uint8_t* b, int64_t n, const AddParam
 void max_pool_nhwc_reference(const uint8_t* x, int64_t height, int64_t width, int64_t channels, int64_t kernel,
                              int64_t stride, int64_t padding, int64_t out_w, int64_t oy_begin, int64_t oy_end,
                              uint8_t* out) {
-  for (int64_t oy = oy_begin; oy < oy_end; ++oy)
-    for (int64_t ox = 0; ox < out_w; ++ox) {
-      uint8_t* y = out + (oy * out_w + ox) * channels;
-      std::memset(y, 0, static_cast<size_t>(channels));
-      for (int64_t iy = std::max<int64_t>(oy * stride - padding, 0); iy < std::min(oy * stride - padding + kernel, height); ++iy)
-        for (int64_t ix = std::max<int64_t>(ox * stride - padding, 0); ix < std::min(ox * stride - padding + kernel, width); ++ix) {
-          const uint8_t* px = x + (iy * width + ix) * channels;
-          for (int64_t c = 0; c < channels; ++c) y[c] = std::max(y[c], px[c]);
-        }
-    }
+  for_each_pool_window(height, width, channels, kernel, stride, padding, out_w, oy_begin, oy_end, out,
+                       [=](const PoolWindow& win, uint8_t* y) {
+                         std::memset(y, 0, static_cast<size_t>(channels));
+                         for (int64_t iy = win.ya; iy < win.yb; ++iy)
+                           for (int64_t ix = win.xa; ix < win.xb; ++ix) {
+                             const uint8_t* px = x + (iy * width + ix) * channels;
+                             for (int64_t c = 0; c < channels; ++c) y[c] = std::max(y[c], px[c]);
+                           }
+                       });
 }
 
 bool vector_requantizable(const int32_t* multiplier, const int32_t* shift, int64_t channels) {

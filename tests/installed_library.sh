@@ -25,7 +25,7 @@ echo "installed: $(realpath --relative-to="$root" "$lib"), $(find "$include" -na
 # (oneDNN's headers, or ISA flags: the simd_*.hpp vector types and AMX/AVX-512 helpers
 # compile only in files built with -mavx2/-mavx512*/-mamx*), or they are the link between
 # two of the library's own layers (core/view_recorder.hpp: the runtime's views to autograd).
-private="core/view_recorder.hpp core/ops/op_checks.hpp core/kernels/onednn_context.hpp core/kernels/simd_avx2.hpp core/kernels/simd_avx512.hpp int8/amx_tiles.hpp int8/avx2_requantize.hpp int8/avx512_requantize.hpp"
+private="core/view_recorder.hpp core/ops/op_checks.hpp core/ops/activation_bounds.hpp core/kernels/onednn_context.hpp core/kernels/simd_avx2.hpp core/kernels/simd_avx512.hpp int8/amx_tiles.hpp int8/avx2_requantize.hpp int8/avx512_requantize.hpp int8/pool_windows.hpp"
 missing=0
 cd "$source"
 for h in $(find core nn quant int8 data models train interop report -name '*.hpp' 2>/dev/null | sort); do

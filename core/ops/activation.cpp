@@ -1,10 +1,10 @@
 // relu, relu6, clamp, sigmoid and tanh, forward and backward.
 #include <cmath>
-#include <limits>
 
 #include "core/autograd.hpp"
 #include "core/kernels/elementwise.hpp"
 #include "core/ops.hpp"
+#include "core/ops/activation_bounds.hpp"
 #include "core/ops/op_checks.hpp"
 
 namespace intrain {
@@ -54,15 +54,16 @@ Tensor clamp_impl(const Tensor& x_in, float lo, float hi, const char* op, float 
 Tensor relu(const Tensor& x_in) {
   Tensor out = map_unary(x_in, "relu", kernels::UnaryOp::relu);
   Tensor xd = x_in.contiguous().detach();
-  return record(out, "relu", {x_in}, [xd](const Tensor& g) {
-    return std::vector<Tensor>{pass_inside(g, xd, std::numeric_limits<float>::denorm_min(), INFINITY)};
+  const detail::ActivationBounds b = detail::activation_bounds(kernels::ConvActivation::relu);
+  return record(out, "relu", {x_in}, [xd, b](const Tensor& g) {
+    return std::vector<Tensor>{pass_inside(g, xd, b.grad_lo, b.grad_hi)};
   });
 }
 
 // Gradient passes strictly inside (0, 6), as PyTorch's hardtanh.
 Tensor relu6(const Tensor& x) {
-  return clamp_impl(x, 0.0f, 6.0f, "relu6", std::numeric_limits<float>::denorm_min(),
-                    std::nextafter(6.0f, 0.0f));
+  const detail::ActivationBounds b = detail::activation_bounds(kernels::ConvActivation::relu6);
+  return clamp_impl(x, b.lo, b.hi, "relu6", b.grad_lo, b.grad_hi);
 }
 
 // Gradient passes on the closed interval [lo, hi], as PyTorch's clamp.

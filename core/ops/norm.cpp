@@ -1,12 +1,12 @@
 // Batch normalization over [N, C, ...]: per-channel statistics, forward and backward.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "core/autograd.hpp"
 #include "core/kernels/batch_norm.hpp"
 #include "core/ops.hpp"
+#include "core/ops/activation_bounds.hpp"
 #include "core/ops/op_checks.hpp"
 #include "core/threads.hpp"
 
@@ -20,22 +20,14 @@ void check_channel_vector(const Tensor& t, int64_t channels, const char* name) {
                 shape_str(t.shape()), " must be a contiguous vector of ", channels, " channels");
 }
 
-// The activation inside the op: the clamp of the output, and where the gradient passes
-// (strictly inside (0, hi), as the relu and relu6 ops).
-struct ActivationBounds {
-  float lo, hi, grad_lo, grad_hi;
-  const char *name, *sync_name;  // the op's names in errors
-};
-
-ActivationBounds bounds_of(kernels::ConvActivation activation) {
-  constexpr float inf = std::numeric_limits<float>::infinity(), tiny = std::numeric_limits<float>::denorm_min();
+// The op's name in errors, with the activation it carries.
+const char* op_name(kernels::ConvActivation activation, bool synchronized) {
   switch (activation) {
-    case kernels::ConvActivation::relu: return {0.0f, inf, tiny, inf, "batch_norm_relu", "sync_batch_norm_relu"};
-    case kernels::ConvActivation::relu6:
-      return {0.0f, 6.0f, tiny, std::nextafter(6.0f, 0.0f), "batch_norm_relu6", "sync_batch_norm_relu6"};
+    case kernels::ConvActivation::relu: return synchronized ? "sync_batch_norm_relu" : "batch_norm_relu";
+    case kernels::ConvActivation::relu6: return synchronized ? "sync_batch_norm_relu6" : "batch_norm_relu6";
     case kernels::ConvActivation::none: break;
   }
-  return {-inf, inf, -inf, inf, "batch_norm", "sync_batch_norm"};
+  return synchronized ? "sync_batch_norm" : "batch_norm";
 }
 
 Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& bias, Tensor running_mean,
@@ -88,7 +80,7 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
   INTRAIN_CHECK(!training || count > 1, "batch_norm: training needs more than one value per channel",
                 sum_across ? " over all processes" : "", ", got input ", shape_str(x_in.shape()));
 
-  const ActivationBounds bounds = bounds_of(activation);
+  const detail::ActivationBounds bounds = detail::activation_bounds(activation);
   Tensor out = Tensor::uninitialized(x.shape());
   Tensor mean_used = Tensor::empty({channels}), invstd = Tensor::empty({channels});
   float* po = out.data<float>();
@@ -129,7 +121,7 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
   const SumAcrossProcesses sum_backward = sum_across ? *sum_across : SumAcrossProcesses();
   // The output, for the activation's gradient mask (none without an activation).
   const Tensor y = activation == kernels::ConvActivation::none ? Tensor() : out.detach();
-  return record(out, sum_across ? bounds.sync_name : bounds.name, {x_in, weight, bias}, [=](const Tensor& g_in) {
+  return record(out, op_name(activation, sum_across != nullptr), {x_in, weight, bias}, [=](const Tensor& g_in) {
     // Re-derive the pointers from the captured tensors, which keep the memory alive.
     const float* px = x.data<float>();
     const float* pm = mean_used.data<float>();
@@ -140,7 +132,7 @@ Tensor batch_norm_impl(const Tensor& x_in, const Tensor& weight, const Tensor& b
     auto mask_of = [&](int64_t c) {
       return py ? kernels::ActivationMask{at(py, c), bounds.grad_lo, bounds.grad_hi} : kernels::ActivationMask{};
     };
-    Tensor dx = gx ? Tensor::empty(x.shape()) : Tensor();
+    Tensor dx = gx ? Tensor::uninitialized(x.shape()) : Tensor();  // written whole by grad_input
     float* pdx = gx ? dx.data<float>() : nullptr;
     const float* pwd = wd.defined() ? wd.data<float>() : nullptr;
     // [Σg, Σg·x̂] per channel: this process's weight and bias gradients, and (summed across
